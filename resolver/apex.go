@@ -1,0 +1,50 @@
+package resolver
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+)
+
+// apexAnswers holds SOA and NS replies for one zone apex, built on first use.
+type apexAnswers struct {
+	mu   sync.Mutex
+	tpls atomic.Pointer[map[variantKey][]byte]
+}
+
+func (s *Server) apexTemplate(z *zone, k variantKey) []byte {
+	a := s.apexes[z]
+	if t, ok := (*a.tpls.Load())[k]; ok {
+		return t
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	old := *a.tpls.Load()
+	if t, ok := old[k]; ok {
+		return t
+	}
+	name := string(z.name)
+	r := &dnsmsg.Reply{Name: name, Qtype: k.qtype, Limit: int(k.limit)}
+	if k.edns {
+		r.EDNSSize = s.cfg.MaxUDPSize
+	}
+	switch k.qtype {
+	case typeSOA:
+		r.Answer = []dnsmsg.Record{s.comp.soa(name)}
+	case typeNS:
+		r.Answer = []dnsmsg.Record{{Type: dnsmsg.TypeNS, Name: name, TTL: s.cfg.TTL, Target: "ns." + name}}
+	}
+	packed, err := dnsmsg.Pack(r)
+	if err != nil {
+		s.log.Error("building apex answer", "zone", name, "err", err)
+		return nil
+	}
+	m := make(map[variantKey][]byte, len(old)+1)
+	for key, t := range old {
+		m[key] = t
+	}
+	m[k] = packed.Wire
+	a.tpls.Store(&m)
+	return packed.Wire
+}

@@ -1,0 +1,91 @@
+// Package resolver is srvbridge's DNS side: it parses queries, answers names in the
+// Consul domain from answers the cache holds pre-compiled, and serves them over UDP
+// and TCP. It knows nothing of the Consul API.
+package resolver
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Config shapes answers and the server.
+type Config struct {
+	// Addr is the UDP and TCP listen address.
+	Addr string
+	// Domain is the zone served, "consul." by default; AltDomain an optional second.
+	Domain    string
+	AltDomain string
+	// TTL is the TTL of positive answers, in seconds.
+	TTL uint32
+	// NegativeTTL is the SOA minimum and the TTL of negative answers.
+	NegativeTTL uint32
+	// MaxUDPSize caps the EDNS buffer size we honour and advertise.
+	MaxUDPSize uint16
+	// SlowWorkers bounds the queries waiting on Consul at once (first fetches).
+	SlowWorkers int
+	// TCPMaxConns and TCPIdleTimeout bound TCP clients.
+	TCPMaxConns    int
+	TCPIdleTimeout time.Duration
+	Logger         *slog.Logger
+}
+
+func (c *Config) normalize() error {
+	if c.Domain == "" {
+		c.Domain = "consul."
+	}
+	var err error
+	if c.Domain, err = fqdn(c.Domain); err != nil {
+		return fmt.Errorf("domain: %w", err)
+	}
+	if c.AltDomain != "" {
+		if c.AltDomain, err = fqdn(c.AltDomain); err != nil {
+			return fmt.Errorf("alt domain: %w", err)
+		}
+		if c.AltDomain == c.Domain {
+			return fmt.Errorf("alt domain %q is the domain", c.AltDomain)
+		}
+	}
+	if c.MaxUDPSize == 0 {
+		c.MaxUDPSize = 1232
+	}
+	if c.MaxUDPSize < 512 {
+		return fmt.Errorf("max UDP size %d is below 512", c.MaxUDPSize)
+	}
+	if c.SlowWorkers <= 0 {
+		c.SlowWorkers = 256
+	}
+	if c.TCPMaxConns <= 0 {
+		c.TCPMaxConns = 512
+	}
+	if c.TCPIdleTimeout <= 0 {
+		c.TCPIdleTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// fqdn lower-cases a domain and checks it is a plain DNS name.
+func fqdn(d string) (string, error) {
+	d = strings.ToLower(strings.TrimSuffix(d, ".")) + "."
+	if d == "." {
+		return "", fmt.Errorf("%q: the root cannot be served", d)
+	}
+	if len(d) > 200 {
+		return "", fmt.Errorf("%q: too long", d)
+	}
+	for _, l := range strings.Split(strings.TrimSuffix(d, "."), ".") {
+		if l == "" || len(l) > 63 {
+			return "", fmt.Errorf("%q: empty or over-long label", d)
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return "", fmt.Errorf("%q: character %q not allowed", d, c)
+			}
+		}
+	}
+	return d, nil
+}

@@ -1,0 +1,143 @@
+package resolver
+
+import "bytes"
+
+// kind is what a name inside one of our zones refers to.
+type kind uint8
+
+const (
+	kindOutside kind = iota // not in any zone we serve: forwarded, or refused
+	kindInvalid             // in our zone, but no name Consul would serve: NXDOMAIN
+	kindApex
+	kindService
+	kindAddr
+	kindNode
+	kindQuery
+)
+
+// zone is a domain srvbridge is authoritative for: the Consul domain and, optionally,
+// an alternative one.
+type zone struct {
+	name []byte // lower case, trailing dot: "consul."
+}
+
+// parsed is a name taken apart. The byte slices point into the query's name buffer,
+// so taking a name apart allocates nothing.
+type parsed struct {
+	kind    kind
+	zone    *zone
+	apexOff int    // where the zone suffix starts in the name (and, +12, in the packet)
+	svc     []byte // service, node, query name, or hex address
+	tag     []byte // may span labels ("v1.beta"); empty means no tag filter
+	dc      []byte // empty means the local datacenter
+}
+
+const maxLabels = 128
+
+type span struct{ s, e int }
+
+var (
+	lblService = []byte("service")
+	lblNode    = []byte("node")
+	lblAddr    = []byte("addr")
+	lblQuery   = []byte("query")
+	lblDC      = []byte("dc")
+	lblTCP     = []byte("tcp")
+)
+
+// parseName follows Consul's reading of names (agent/dns.go, dispatch): the rightmost
+// kind label splits the name into parts before it and a datacenter after it; an SRV
+// query may leave out "service" when it uses the RFC 2782 underscore form.
+func parseName(name []byte, qtype uint16, zones []zone) parsed {
+	var p parsed
+	for i := range zones {
+		z := &zones[i]
+		if bytes.Equal(name, z.name) {
+			return parsed{kind: kindApex, zone: z, apexOff: 0}
+		}
+		if n := len(name) - len(z.name); n > 0 && name[n-1] == '.' && bytes.Equal(name[n:], z.name) {
+			p.zone, p.apexOff = z, n
+			break
+		}
+	}
+	if p.zone == nil {
+		return parsed{kind: kindOutside}
+	}
+	p.kind = kindInvalid
+	rest := name[:p.apexOff-1]
+	var lbl [maxLabels]span
+	n := 0
+	start := 0
+	for i := 0; i <= len(rest); i++ {
+		if i == len(rest) || rest[i] == '.' {
+			if n == maxLabels || i == start {
+				return p
+			}
+			lbl[n] = span{start, i}
+			n++
+			start = i + 1
+		}
+	}
+	at := func(i int) []byte { return rest[lbl[i].s:lbl[i].e] }
+	// Labels [0, parts) name the thing; labels [suffix, n) name the datacenter.
+	k, parts, suffix := kindInvalid, -1, -1
+	for i := n - 1; i >= 0 && parts < 0; i-- {
+		l := at(i)
+		switch {
+		case bytes.Equal(l, lblService):
+			k, parts, suffix = kindService, i, i+1
+		case bytes.Equal(l, lblNode):
+			k, parts, suffix = kindNode, i, i+1
+		case bytes.Equal(l, lblAddr):
+			k, parts, suffix = kindAddr, i, i+1
+		case bytes.Equal(l, lblQuery):
+			k, parts, suffix = kindQuery, i, i+1
+		case qtype == typeSRV && l[0] == '_':
+			// "_web._tcp.consul": "service" left out, this label is a part.
+			k, parts, suffix = kindService, i+1, i+1
+		}
+	}
+	if parts <= 0 {
+		return p
+	}
+	// Datacenter: nothing, "<dc>", or "<dc>.dc".
+	switch n - suffix {
+	case 0:
+	case 1:
+		p.dc = at(suffix)
+	case 2:
+		if !bytes.Equal(at(suffix+1), lblDC) {
+			return p
+		}
+		p.dc = at(suffix)
+	default:
+		return p
+	}
+	joined := func(from, to int) []byte { return rest[lbl[from].s:lbl[to-1].e] }
+	switch k {
+	case kindService:
+		if parts == 2 && at(0)[0] == '_' && at(1)[0] == '_' {
+			p.svc = at(0)[1:]
+			if t := at(1)[1:]; !bytes.Equal(t, lblTCP) {
+				p.tag = t
+			}
+		} else {
+			p.svc = at(parts - 1)
+			if parts > 1 {
+				p.tag = joined(0, parts-1)
+			}
+		}
+		if len(p.svc) == 0 {
+			return p
+		}
+	case kindAddr:
+		if parts != 1 {
+			return p
+		}
+		p.svc = at(0)
+	default:
+		p.svc = joined(0, parts)
+	}
+	p.kind = k
+	return p
+}
