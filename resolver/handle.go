@@ -1,7 +1,6 @@
 package resolver
 
 import (
-
 	"encoding/hex"
 
 	"github.com/srvbridge/srvbridge/cache"
@@ -145,4 +144,3 @@ func (s *Server) count(st *shard, qtype uint16, reply []byte) ([]byte, outcome) 
 	st.add(qtype, int(reply[3]&0xF))
 	return reply, replied
 }
-

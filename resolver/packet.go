@@ -38,8 +38,8 @@ var (
 type query struct {
 	pkt []byte
 
-	id     uint16
-	flags  uint16
+	id                                 uint16
+	flags                              uint16
 	qdcount, ancount, nscount, arcount uint16
 
 	qEnd   int // offset just past the question (name, type, class)
