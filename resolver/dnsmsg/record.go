@@ -62,13 +62,13 @@ func (r *Record) rr() (dns.RR, error) {
 	switch r.Type {
 	case dns.TypeA:
 		if !r.IP.Is4() {
-			return nil, fmt.Errorf("A record %s: %v is not IPv4", r.Name, r.IP)
+			return nil, fmt.Errorf("record %s: A needs IPv4, not %v", r.Name, r.IP)
 		}
 		ip := r.IP.As4()
 		return &dns.A{Hdr: h, A: ip[:]}, nil
 	case dns.TypeAAAA:
 		if !r.IP.Is6() || r.IP.Is4In6() {
-			return nil, fmt.Errorf("AAAA record %s: %v is not IPv6", r.Name, r.IP)
+			return nil, fmt.Errorf("record %s: AAAA needs IPv6, not %v", r.Name, r.IP)
 		}
 		ip := r.IP.As16()
 		return &dns.AAAA{Hdr: h, AAAA: ip[:]}, nil
@@ -84,7 +84,7 @@ func (r *Record) rr() (dns.RR, error) {
 		return &dns.TXT{Hdr: h, Txt: r.Text}, nil
 	case dns.TypeSOA:
 		if r.SOA == nil {
-			return nil, fmt.Errorf("SOA record %s: no fields", r.Name)
+			return nil, fmt.Errorf("record %s: SOA without fields", r.Name)
 		}
 		s := r.SOA
 		return &dns.SOA{Hdr: h, Ns: s.MName, Mbox: s.RName, Serial: s.Serial, Refresh: s.Refresh,

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"runtime"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// The collector reads counters that the packages keep themselves (plain atomics) when
+// Prometheus scrapes, so the query path never touches a label map. These interfaces
+// are all it needs; run.go adapts the real packages to them.
+
+// queryStats reports DNS queries answered, by query type and response code.
+type queryStats interface {
+	EachQuery(fn func(qtype, rcode string, n uint64))
+}
+
+// consulStats reports Consul HTTP requests and failures by kind of endpoint
+// ("catalog", "service", "nodes", ...) and when Consul last answered successfully.
+type consulStats interface {
+	EachKind(fn func(kind string, requests, errors uint64))
+	// LastContact is the time of the last successful response; zero if none yet.
+	LastContact() time.Time
+}
+
+// cacheStats reports what is being served.
+type cacheStats interface {
+	Served() (services, instances, watches int64)
+}
+
+// statsSources groups the sources. Any may be nil: it becomes available only once
+// its package is started, and its metrics are simply absent until then.
+type statsSources struct {
+	Queries queryStats
+	Consul  consulStats
+	Cache   cacheStats
+}
+
+type buildInfo struct {
+	Version, Commit, GoVersion string
+}
+
+func currentBuildInfo() buildInfo {
+	return buildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
+}
+
+var (
+	descQueries = prometheus.NewDesc("srvbridge_dns_queries_total",
+		"DNS queries answered, by query type and response code.", []string{"qtype", "rcode"}, nil)
+	descConsulRequests = prometheus.NewDesc("srvbridge_consul_requests_total",
+		"Consul HTTP requests started, by kind of endpoint.", []string{"kind"}, nil)
+	descConsulErrors = prometheus.NewDesc("srvbridge_consul_errors_total",
+		"Consul HTTP requests that failed, by kind of endpoint.", []string{"kind"}, nil)
+	descLastContact = prometheus.NewDesc("srvbridge_consul_last_contact_seconds",
+		"Seconds since Consul last answered a request successfully; counted from process start until the first success.", nil, nil)
+	descServices = prometheus.NewDesc("srvbridge_services_served",
+		"Services with answers currently held in the cache.", nil, nil)
+	descInstances = prometheus.NewDesc("srvbridge_instances_served",
+		"Instances in the answers currently served, across all services.", nil, nil)
+	descWatches = prometheus.NewDesc("srvbridge_watches_active",
+		"Consul blocking-query watches currently running.", nil, nil)
+	descBuildInfo = prometheus.NewDesc("srvbridge_build_info",
+		"Always 1; labels carry the srvbridge version, commit and Go version.", []string{"version", "commit", "goversion"}, nil)
+)
+
+// collector is a prometheus.Collector over statsSources.
+type collector struct {
+	src   atomic.Pointer[statsSources]
+	build buildInfo
+	start time.Time
+	now   func() time.Time
+}
+
+func newCollector(build buildInfo, now func() time.Time) *collector {
+	c := &collector{build: build, start: now(), now: now}
+	c.src.Store(&statsSources{})
+	return c
+}
+
+// SetSources swaps in the stats sources; safe while Prometheus is scraping.
+func (c *collector) SetSources(s statsSources) { c.src.Store(&s) }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descQueries, descConsulRequests, descConsulErrors,
+		descLastContact, descServices, descInstances, descWatches, descBuildInfo} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1,
+		c.build.Version, c.build.Commit, c.build.GoVersion)
+
+	src := c.src.Load()
+	if q := src.Queries; q != nil {
+		q.EachQuery(func(qtype, rcode string, n uint64) {
+			ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, float64(n), qtype, rcode)
+		})
+	}
+	if cs := src.Consul; cs != nil {
+		cs.EachKind(func(kind string, requests, errors uint64) {
+			ch <- prometheus.MustNewConstMetric(descConsulRequests, prometheus.CounterValue, float64(requests), kind)
+			ch <- prometheus.MustNewConstMetric(descConsulErrors, prometheus.CounterValue, float64(errors), kind)
+		})
+		last := cs.LastContact()
+		if last.IsZero() {
+			// Never contacted: grow from start-up rather than report 0 ("just now")
+			// or +Inf, so "> 30" alerts fire when Consul is unreachable from the start.
+			last = c.start
+		}
+		ch <- prometheus.MustNewConstMetric(descLastContact, prometheus.GaugeValue,
+			max(c.now().Sub(last).Seconds(), 0))
+	}
+	if cc := src.Cache; cc != nil {
+		services, instances, watches := cc.Served()
+		ch <- prometheus.MustNewConstMetric(descServices, prometheus.GaugeValue, float64(services))
+		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(instances))
+		ch <- prometheus.MustNewConstMetric(descWatches, prometheus.GaugeValue, float64(watches))
+	}
+}
+
+// newRegistry returns a dedicated registry (not the global default, which libraries
+// may pollute) with srvbridge's collector plus the Go runtime and process collectors.
+func newRegistry(c *collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		c,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}

@@ -1,0 +1,160 @@
+package main
+
+// run.go wires the packages together. It is the only file in this command that names
+// health, cache and resolver APIs; the adapters at the bottom map their stats onto the
+// small interfaces metrics.go needs.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/resolver"
+)
+
+func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	apiCfg := consulAPIConfig(cfg, api.DefaultConfig())
+	logger.Info("starting srvbridge", "version", version, "commit", commit,
+		"config", cfg, consulLogAttrs(apiCfg))
+	client, err := api.NewClient(apiCfg)
+	if err != nil {
+		return fmt.Errorf("consul client for %s: %w", cfg.ConsulAddr, err)
+	}
+
+	// Admin first, so that liveness and "why not ready" are visible while Consul is
+	// still unreachable.
+	coll := newCollector(currentBuildInfo(), time.Now)
+	var ready readiness
+	ready.NotReady("connecting to Consul")
+	admin, err := startAdmin(cfg.HTTPAddr, newAdminHandler(ready.Ready, newRegistry(coll)), logger)
+	if err != nil {
+		return err
+	}
+	logger.Info("admin http listening", "addr", admin.Addr())
+
+	watcher := health.NewWatcher(health.Config{
+		Client:      client,
+		OnlyPassing: cfg.OnlyPassing,
+		AllowStale:  true, // WaitTime and MinInterval: health's defaults
+		Logger:      logger.With("component", "health"),
+	})
+	consul := healthStats{watcher.Stats()}
+	coll.SetSources(statsSources{Consul: consul})
+
+	var dc string
+	err = retry(ctx, 250*time.Millisecond, 10*time.Second, func(ctx context.Context) error {
+		var err error
+		dc, err = watcher.LocalDatacenter(ctx)
+		return err
+	}, func(err error, wait time.Duration) {
+		ready.NotReady("cannot reach Consul: " + err.Error())
+		logger.Warn("cannot reach Consul, retrying", "err", err, "retry_in", wait)
+	})
+	if err != nil { // signalled before Consul ever answered
+		stopAdmin(cfg, logger, admin)
+		return nil
+	}
+	ready.NotReady("reading the Consul catalog")
+
+	rcfg := resolver.Config{
+		Addr:        cfg.DNSAddr,
+		Domain:      cfg.Domain,
+		TTL:         cfg.ServiceTTL,
+		NegativeTTL: cfg.NegativeTTL,
+		Logger:      logger.With("component", "resolver"),
+	}
+	compiler, err := resolver.NewCompiler(rcfg)
+	if err != nil {
+		stopAdmin(cfg, logger, admin)
+		return fmt.Errorf("resolver: %w", err)
+	}
+	store, err := cache.New(watcher, compiler.Compile, cache.Config{
+		LocalDC:      dc,
+		Prefetch:     cfg.Prefetch,
+		MaxServices:  cfg.MaxServices,
+		IdleTimeout:  cfg.IdleTimeout,
+		AwaitTimeout: cfg.AwaitTimeout,
+		Logger:       logger.With("component", "cache"),
+	})
+	if err != nil {
+		stopAdmin(cfg, logger, admin)
+		return fmt.Errorf("cache: %w", err)
+	}
+
+	// The store gets its own context: queries still in flight when the signal arrives
+	// need it while the resolver drains, so it stops after the resolver.
+	storeCtx, stopStore := context.WithCancel(context.Background())
+	defer stopStore()
+	storeDone := make(chan struct{})
+	var storeErr error
+	go func() {
+		defer close(storeDone)
+		storeErr = store.Run(storeCtx)
+	}()
+	stopStoreStep := stopStep{"cache", func(ctx context.Context) error {
+		stopStore()
+		select {
+		case <-storeDone:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+
+	srv := resolver.New(compiler, store)
+	if err := srv.Start(); err != nil {
+		shutdown(cfg.ShutdownTimeout, logger, stopStoreStep, stopStep{"admin http", admin.Shutdown})
+		return fmt.Errorf("dns on %s: %w", cfg.DNSAddr, err)
+	}
+	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", dc)
+	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()}})
+	ready.SetCheck(store.Ready)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down", "cause", context.Cause(ctx))
+	case <-storeDone:
+		if storeErr != nil && !errors.Is(storeErr, context.Canceled) {
+			runErr = fmt.Errorf("cache stopped: %w", storeErr)
+		} else {
+			runErr = errors.New("cache stopped unexpectedly")
+		}
+	}
+	ready.NotReady("shutting down")
+	shutdown(cfg.ShutdownTimeout, logger,
+		stopStep{"dns", srv.Shutdown},
+		stopStoreStep,
+		stopStep{"admin http", admin.Shutdown},
+	)
+	return runErr
+}
+
+// healthStats adapts *health.Stats to consulStats.
+type healthStats struct{ s *health.Stats }
+
+func (h healthStats) EachKind(fn func(kind string, requests, errors uint64)) {
+	for _, k := range health.Kinds() {
+		fn(k.String(), h.s.Requests(k), h.s.Errors(k))
+	}
+}
+
+func (h healthStats) LastContact() time.Time { return h.s.LastContact() }
+
+// cacheStatsOf adapts *cache.Stats to cacheStats.
+type cacheStatsOf struct{ s *cache.Stats }
+
+func (c cacheStatsOf) Served() (services, instances, watches int64) {
+	return c.s.Services(), c.s.Instances(), c.s.Watches()
+}
+
+// stopAdmin is the shutdown for the early exits, before DNS is up.
+func stopAdmin(cfg Config, logger *slog.Logger, admin *adminServer) {
+	shutdown(cfg.ShutdownTimeout, logger, stopStep{"admin http", admin.Shutdown})
+}
