@@ -16,6 +16,7 @@ type Source interface {
 	Datacenters(ctx context.Context) ([]string, error)
 	WatchCatalog(ctx context.Context, dc string, out func(health.Catalog)) error
 	WatchService(ctx context.Context, dc, name string, out func(health.Update)) error
+	WatchNodes(ctx context.Context, dc string, out func(health.Nodes)) error
 }
 
 // Result says what a lookup found and so which DNS answer follows.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -31,7 +32,9 @@ type Config struct {
 	AwaitTimeout time.Duration
 	// DCRefresh is how often the datacenter list is re-read.
 	DCRefresh time.Duration
-	Logger    *slog.Logger
+	// Policy chooses what to serve when too few instances are healthy.
+	Policy Policy
+	Logger *slog.Logger
 }
 
 func (c *Config) withDefaults() {
@@ -83,9 +86,15 @@ type snapshot[C any] struct {
 	knownRead bool
 }
 
+// dcView is one datacenter's catalog. Each list is read by its own watch; the view is
+// replaced whole when either changes.
 type dcView[C any] struct {
-	name     string
-	services map[string]*slot[C] // lower-case service name → slot
+	name         string
+	services     map[string]*slot[C] // lower-case service name → slot
+	servicesRead bool
+	nodes        map[string]*health.Node // lower-case node name → node
+	nodeAddrs    map[netip.Addr]*health.Node
+	nodesRead    bool
 }
 
 // New returns a store; call Run to start watching.
@@ -93,6 +102,9 @@ func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*
 	cfg.withDefaults()
 	if cfg.LocalDC == "" {
 		return nil, errors.New("cache: local datacenter is required")
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
 	}
 	s := &Store[C]{
 		cfg:       cfg,
@@ -145,7 +157,7 @@ func (s *Store[C]) Run(ctx context.Context) error {
 
 // Ready reports whether the local catalog has been read at least once.
 func (s *Store[C]) Ready() (bool, string) {
-	if s.snap.Load().local == nil {
+	if v := s.snap.Load().local; v == nil || !v.servicesRead {
 		return false, "waiting for the first catalog read from Consul"
 	}
 	return true, ""
@@ -169,7 +181,10 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 			return zero, Miss
 		}
 	}
-	if v == nil {
+	if v == nil || !v.servicesRead {
+		if len(dc) != 0 && string(dc) != s.localDC {
+			return zero, Miss
+		}
 		return zero, NotReady
 	}
 	sl := v.services[string(name)]
@@ -181,7 +196,7 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 	if e == nil {
 		return zero, Miss
 	}
-	if e.svc.Empty() {
+	if e.svc.Empty() && e.svc.Fallback != FallbackNoData {
 		return zero, NoService
 	}
 	return e.compiled, Hit
@@ -231,7 +246,7 @@ func (s *Store[C]) prepare(dc, name string) <-chan struct{} {
 	if dc != "" {
 		v = snap.dcs[dc]
 	}
-	if v == nil {
+	if v == nil || !v.servicesRead {
 		if dc == "" {
 			return nil
 		}
@@ -262,6 +277,12 @@ func (s *Store[C]) prepare(dc, name string) <-chan struct{} {
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (s *Store[C]) watchCatalog(dc string) {
+	go func() {
+		err := s.src.WatchNodes(s.ctx, dc, func(n health.Nodes) { s.applyNodes(dc, n) })
+		if err != nil && s.ctx.Err() == nil {
+			s.log.Warn("node watch ended", "dc", dc, "err", err)
+		}
+	}()
 	go func() {
 		err := s.src.WatchCatalog(s.ctx, dc, func(c health.Catalog) { s.applyCatalog(dc, c) })
 		if err != nil && s.ctx.Err() == nil {
@@ -303,16 +324,11 @@ func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 			s.stopWatchLocked(sl)
 		}
 	}
-	view := &dcView[C]{name: dc, services: svcs}
-	next := &snapshot[C]{local: old.local, dcs: make(map[string]*dcView[C], len(old.dcs)+1), known: old.known, knownRead: old.knownRead}
-	for k, v := range old.dcs {
-		next.dcs[k] = v
+	view := &dcView[C]{name: dc, services: svcs, servicesRead: true}
+	if v := old.dcs[dc]; v != nil {
+		view.nodes, view.nodeAddrs, view.nodesRead = v.nodes, v.nodeAddrs, v.nodesRead
 	}
-	next.dcs[dc] = view
-	if dc == s.localDC {
-		next.local = view
-	}
-	s.snap.Store(next)
+	s.install(old, view)
 	if ch, ok := s.pendingDC[dc]; ok {
 		close(ch)
 		delete(s.pendingDC, dc)
@@ -324,6 +340,19 @@ func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 			}
 		}
 	}
+}
+
+// install publishes a new view of one datacenter. s.mu must be held.
+func (s *Store[C]) install(old *snapshot[C], view *dcView[C]) {
+	next := &snapshot[C]{local: old.local, dcs: make(map[string]*dcView[C], len(old.dcs)+1), known: old.known, knownRead: old.knownRead}
+	for k, v := range old.dcs {
+		next.dcs[k] = v
+	}
+	next.dcs[view.name] = view
+	if view.name == s.localDC {
+		next.local = view
+	}
+	s.snap.Store(next)
 }
 
 func (s *Store[C]) startWatchLocked(sl *slot[C], onDemand bool) {
@@ -369,13 +398,15 @@ func (s *Store[C]) stopWatchLocked(sl *slot[C]) {
 }
 
 func (s *Store[C]) applyService(sl *slot[C], gen uint64, u health.Update) {
+	insts, fb := s.cfg.Policy.choose(u.Instances)
 	svc := &Service{
 		Name:       sl.name,
 		Datacenter: sl.dc,
-		Instances:  serveable(u.Instances),
+		Instances:  insts,
 		All:        u.Instances,
 		Index:      u.Index,
 		Updated:    time.Now(),
+		Fallback:   fb,
 	}
 	sl.wmu.Lock()
 	defer sl.wmu.Unlock()

@@ -66,7 +66,7 @@ func (a *Answers) make(name string, k variantKey) *variant {
 		start := r * len(insts) / n
 		copy(rot, insts[start:])
 		copy(rot[len(insts)-start:], insts[:start])
-		reply := a.c.serviceReply(name, &p, a.svc.Datacenter, rot, k)
+		reply := a.c.serviceReply(name, &p, a.svc, rot, k)
 		packed, err := dnsmsg.Pack(reply)
 		if err != nil {
 			a.c.cfg.Logger.Error("building answer", "name", name, "err", err)
@@ -79,19 +79,20 @@ func (a *Answers) make(name string, k variantKey) *variant {
 }
 
 // serviceReply lays out the records Consul would send for these instances.
-func (c *Compiler) serviceReply(name string, p *parsed, dc string, insts []health.Instance, k variantKey) *dnsmsg.Reply {
+func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, insts []health.Instance, k variantKey) *dnsmsg.Reply {
 	r := &dnsmsg.Reply{Name: name, Qtype: k.qtype, Limit: int(k.limit)}
 	if k.edns {
 		r.EDNSSize = c.cfg.MaxUDPSize
 	}
 	zoneName := string(p.zone.name)
-	if len(insts) == 0 {
+	if len(insts) == 0 && !svc.Empty() {
 		// A tag nobody carries names nothing, as in Consul.
 		r.Rcode = dnsmsg.RcodeNXDomain
 		r.Authority = []dnsmsg.Record{c.soa(zoneName)}
 		return r
 	}
-	ttl := c.cfg.TTL
+	dc := svc.Datacenter
+	ttl := c.cfg.TTLs.For(svc.Name, c.cfg.TTL)
 	switch k.qtype {
 	case typeSRV:
 		for _, in := range insts {

@@ -17,8 +17,9 @@ type Config struct {
 	// Domain is the zone served, "consul." by default; AltDomain an optional second.
 	Domain    string
 	AltDomain string
-	// TTL is the TTL of positive answers, in seconds.
-	TTL uint32
+	// TTL is the TTL of positive answers, in seconds, unless TTLs names the service.
+	TTL  uint32
+	TTLs TTLs
 	// NegativeTTL is the SOA minimum and the TTL of negative answers.
 	NegativeTTL uint32
 	// MaxUDPSize caps the EDNS buffer size we honour and advertise.

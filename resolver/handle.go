@@ -51,6 +51,11 @@ func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) 
 		p.kind = kindInvalid // a label with a dot or a control byte names nothing of ours
 	}
 	if p.kind == kindOutside {
+		if q.qtype == typePTR && q.qclass == classIN {
+			if reply, oc, ok := s.ptr(q, out, tcp, st); ok {
+				return reply, oc
+			}
+		}
 		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeRefused))
 	}
 	if q.qclass != classIN {
@@ -66,6 +71,8 @@ func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) 
 		return s.addr(q, &p, out, st)
 	case kindApex:
 		return s.apex(q, &p, out, tcp, st)
+	case kindNode:
+		return s.node(q, &p, out, st)
 	}
 	return s.count(st, q.qtype, s.negative(out, q, &p, dnsmsg.RcodeNXDomain))
 }
@@ -92,6 +99,9 @@ func (s *Server) service(q *query, p *parsed, out []byte, tcp bool, st *shard) (
 	}
 	if v.truncated {
 		st.truncated.Add(1)
+	}
+	if fb := a.svc.Fallback; fb != cache.NoFallback {
+		st.fallback[fb].Add(1)
 	}
 	return s.count(st, q.qtype, fromTemplate(out, v.pick(), q))
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
 )
 
@@ -36,6 +37,7 @@ type shard struct {
 	compiles  atomic.Uint64
 	slow      atomic.Uint64
 	overload  atomic.Uint64
+	fallback  [4]atomic.Uint64 // by cache.Fallback
 	_         [64]byte
 }
 
@@ -119,4 +121,11 @@ func (s *Stats) SlowPath() uint64 { return s.sum(func(sh *shard) *atomic.Uint64 
 // Overloaded counts queries answered SERVFAIL because too many were waiting on Consul.
 func (s *Stats) Overloaded() uint64 {
 	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.overload })
+}
+
+// EachFallback calls f with how many answers each no-healthy policy produced.
+func (s *Stats) EachFallback(f func(policy string, n uint64)) {
+	for fb := cache.FallbackNoData; fb <= cache.FallbackPanic; fb++ {
+		f(fb.String(), s.sum(func(sh *shard) *atomic.Uint64 { return &sh.fallback[fb] }))
+	}
 }

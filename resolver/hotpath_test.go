@@ -1,0 +1,125 @@
+package resolver
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/internal/consultest"
+)
+
+// hotServer wires a real Consul agent, the real watcher and store, and a Server whose
+// respond method the tests call directly, without sockets.
+func hotServer(t testing.TB) *Server {
+	a := consultest.Start(t)
+	for i, addr := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"} {
+		a.RegisterService(t, api.AgentServiceRegistration{Name: "web", ID: "web-" + addr, Address: addr, Port: 8080 + i})
+	}
+	w := health.NewWatcher(health.Config{Client: a.Client, AllowStale: true})
+	comp, err := NewCompiler(Config{TTL: 5, NegativeTTL: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cache.New(w, comp.Compile, cache.Config{LocalDC: a.Datacenter})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go store.Run(ctx)
+	s := New(comp, store)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, res := store.Await(ctx, "", "web")
+		if res == cache.Hit {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("web never served: %v", res)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return s
+}
+
+func packQuery(t testing.TB, name string, qtype uint16, edns bool) []byte {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	if edns {
+		m.SetEdns0(1232, false)
+	}
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var hotQueries = []struct {
+	name  string
+	qtype uint16
+	edns  bool
+	rcode int
+}{
+	{"web.service.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
+	{"Web.Service.Consul.", dns.TypeSRV, true, dns.RcodeSuccess},
+	{"web.service.consul.", dns.TypeA, false, dns.RcodeSuccess},
+	{"_web._tcp.service.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
+	{"web.service.consul.", dns.TypeAAAA, false, dns.RcodeSuccess}, // NODATA
+	{"nope.service.consul.", dns.TypeSRV, false, dns.RcodeNameError},
+	{"7f00000b.addr.dc1.consul.", dns.TypeA, false, dns.RcodeSuccess},
+}
+
+// TestHotPathAllocatesNothing: a cached answer costs no allocation, for every common
+// shape of query. Allocation counts are exact, so this is asserted, not benchmarked.
+func TestHotPathAllocatesNothing(t *testing.T) {
+	s := hotServer(t)
+	st := s.stats.shard()
+	out := make([]byte, 0, maxPacket)
+	var q query
+	for _, hq := range hotQueries {
+		pkt := packQuery(t, hq.name, hq.qtype, hq.edns)
+		answer := func() {
+			reply, oc := s.respond(&q, q.parse(pkt), out, false, st)
+			if oc != replied {
+				t.Fatalf("%s: outcome %d", hq.name, oc)
+			}
+			var m dns.Msg
+			if err := m.Unpack(reply); err != nil || m.Rcode != hq.rcode || m.Id != q.id {
+				t.Fatalf("%s: bad reply (%v):\n%v", hq.name, err, &m)
+			}
+		}
+		answer() // first use may build the template
+		allocs := testing.AllocsPerRun(200, func() {
+			reply, oc := s.respond(&q, q.parse(pkt), out, false, st)
+			if oc != replied || len(reply) < headerLen {
+				t.Fatal("no reply")
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%s %s: %v allocations per query", hq.name, dns.TypeToString[hq.qtype], allocs)
+		}
+	}
+}
+
+func BenchmarkRespond(b *testing.B) {
+	s := hotServer(b)
+	st := s.stats.shard()
+	out := make([]byte, 0, maxPacket)
+	var q query
+	for _, hq := range hotQueries {
+		pkt := packQuery(b, hq.name, hq.qtype, hq.edns)
+		s.respond(&q, q.parse(pkt), out, false, st)
+		b.Run(hq.name+"/"+dns.TypeToString[hq.qtype], func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				s.respond(&q, q.parse(pkt), out, false, st)
+			}
+		})
+	}
+}
