@@ -4,8 +4,10 @@
 package resolver
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -29,7 +31,23 @@ type Config struct {
 	// TCPMaxConns and TCPIdleTimeout bound TCP clients.
 	TCPMaxConns    int
 	TCPIdleTimeout time.Duration
-	Logger         *slog.Logger
+
+	// Forwarder, when set, answers names outside our zones for clients in
+	// AllowRecursion; everyone else gets REFUSED for them (no open resolver).
+	Forwarder      Forwarder
+	AllowRecursion []netip.Prefix
+	// MaxForwards bounds forwarded queries in flight; past it, SERVFAIL at once.
+	MaxForwards int
+
+	Logger *slog.Logger
+}
+
+// Forwarder sends a query for a name outside our zones upstream.
+type Forwarder interface {
+	// Forward returns the upstream reply to query, with query's ID. tcp says how the
+	// query reached us, so a client that used TCP is forwarded over TCP. limit is
+	// the largest reply the client accepts over UDP (ignored for TCP).
+	Forward(ctx context.Context, query []byte, tcp bool, limit int) ([]byte, error)
 }
 
 func (c *Config) normalize() error {
@@ -59,6 +77,9 @@ func (c *Config) normalize() error {
 	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 512
+	}
+	if c.MaxForwards <= 0 {
+		c.MaxForwards = 1024
 	}
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = 10 * time.Second

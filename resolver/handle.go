@@ -20,6 +20,7 @@ const (
 	replied outcome = iota
 	drop            // no reply at all (responses, garbage): never amplify
 	await           // the answer needs a first fetch from Consul: take the slow path
+	forward         // a name outside our zones, from a client allowed recursion
 )
 
 // respond answers a parsed query into out. It is the per-query path: no allocation,
@@ -56,6 +57,10 @@ func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) 
 				return reply, oc
 			}
 		}
+		if q.recursion {
+			return nil, forward
+		}
+		st.refusedRecursion.Add(1)
 		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeRefused))
 	}
 	if q.qclass != classIN {

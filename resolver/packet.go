@@ -58,6 +58,10 @@ type query struct {
 	ednsVer  uint8
 	ednsDO   bool
 	ednsBad  bool // OPT present but malformed or not where it belongs
+
+	// recursion is set by the transport when the client may use forwarding; such
+	// clients see RA in every reply.
+	recursion bool
 }
 
 func (q *query) opcode() int { return int(q.flags&opcodeMask) >> opcodeShift }

@@ -9,6 +9,9 @@ import "encoding/binary"
 // question is echoed when there was exactly one.
 func appendHeader(out []byte, q *query, rcode int, an, ns, ar uint16) []byte {
 	flags := flagQR | flagAA | q.flags&(opcodeMask|flagRD|flagCD) | uint16(rcode&0xF)
+	if q.recursion {
+		flags |= flagRA
+	}
 	qd := uint16(0)
 	if q.qdcount == 1 && q.qEnd > headerLen {
 		qd = 1
@@ -101,6 +104,9 @@ func fromTemplate(out []byte, tpl []byte, q *query) []byte {
 	out = append(out[:0], tpl...)
 	binary.BigEndian.PutUint16(out, q.id)
 	flags := binary.BigEndian.Uint16(out[2:]) | q.flags&(flagRD|flagCD)
+	if q.recursion {
+		flags |= flagRA
+	}
 	binary.BigEndian.PutUint16(out[2:], flags)
 	copy(out[headerLen:q.qEnd], q.pkt[headerLen:q.qEnd])
 	return out

@@ -25,6 +25,7 @@ type Server struct {
 	udp      *net.UDPConn
 	tcp      net.Listener
 	slowSem  chan struct{} // queries waiting on Consul
+	fwdSem   chan struct{} // queries waiting on an upstream
 	tcpSem   chan struct{} // open TCP connections
 	tcpStats *shard
 
@@ -44,6 +45,7 @@ func New(comp *Compiler, store *cache.Store[*Answers]) *Server {
 		log:     comp.cfg.Logger,
 		apexes:  map[*zone]*apexAnswers{},
 		slowSem: make(chan struct{}, comp.cfg.SlowWorkers),
+		fwdSem:  make(chan struct{}, comp.cfg.MaxForwards),
 		tcpSem:  make(chan struct{}, comp.cfg.TCPMaxConns),
 		conns:   map[net.Conn]struct{}{},
 	}

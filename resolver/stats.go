@@ -38,7 +38,11 @@ type shard struct {
 	slow      atomic.Uint64
 	overload  atomic.Uint64
 	fallback  [4]atomic.Uint64 // by cache.Fallback
-	_         [64]byte
+
+	refusedRecursion atomic.Uint64
+	forwarded        atomic.Uint64
+	forwardFailed    atomic.Uint64
+	_                [64]byte
 }
 
 func (sh *shard) add(qtype uint16, rcode int) {
@@ -128,4 +132,21 @@ func (s *Stats) EachFallback(f func(policy string, n uint64)) {
 	for fb := cache.FallbackNoData; fb <= cache.FallbackPanic; fb++ {
 		f(fb.String(), s.sum(func(sh *shard) *atomic.Uint64 { return &sh.fallback[fb] }))
 	}
+}
+
+// RefusedRecursion counts queries for outside names refused because the client is
+// not allowed recursion, or no forwarder is configured.
+func (s *Stats) RefusedRecursion() uint64 {
+	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.refusedRecursion })
+}
+
+// Forwarded counts queries sent to the forwarder; ForwardFailed those answered
+// SERVFAIL because it failed or too many were in flight.
+func (s *Stats) Forwarded() uint64 {
+	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.forwarded })
+}
+
+// ForwardFailed counts forwarded queries answered SERVFAIL.
+func (s *Stats) ForwardFailed() uint64 {
+	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.forwardFailed })
 }

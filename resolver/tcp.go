@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"time"
 )
 
@@ -48,6 +49,10 @@ func (s *Server) serveConn(c net.Conn) {
 	buf := make([]byte, maxPacket)
 	out := make([]byte, 2, maxPacket+2)
 	var q query
+	var recursion bool
+	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		recursion = s.mayRecurse(ap.Addr())
+	}
 	for !s.closing.Load() {
 		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
 		if _, err := io.ReadFull(c, buf[:2]); err != nil {
@@ -58,12 +63,15 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		perr := q.parse(buf[:n])
+		q.recursion = recursion
 		reply, oc := s.respond(&q, perr, out[2:2], true, s.tcpStats)
 		switch oc {
 		case drop:
 			continue
 		case await:
 			reply = s.answerAfterFetch(&q, buf[:n], true, s.tcpStats)
+		case forward:
+			reply = s.forwardQuery(&q, buf[:n], true, s.tcpStats)
 		}
 		msg := append(binary.BigEndian.AppendUint16(out[:0], uint16(len(reply))), reply...)
 		c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))

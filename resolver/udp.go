@@ -26,47 +26,58 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			continue
 		}
 		perr := q.parse(buf[:n])
+		q.recursion = s.mayRecurse(from.Addr())
 		reply, oc := s.respond(&q, perr, out, false, st)
 		switch oc {
 		case replied:
 			c.WriteToUDPAddrPort(reply, from)
-		case await:
-			s.slowUDP(c, &q, from, st)
+		case await, forward:
+			s.slowUDP(c, &q, oc, from, st)
 		}
 	}
 }
 
-// slowUDP answers a query whose service is not watched yet, off the reader
-// goroutine. The number waiting is bounded; past it the answer is SERVFAIL at once.
-func (s *Server) slowUDP(c *net.UDPConn, q *query, from netip.AddrPort, st *shard) {
-	if s.closing.Load() || !s.acquireSlow() {
+// slowUDP answers a query that must wait (for a first fetch from Consul, or for an
+// upstream) off the reader goroutine. The number waiting is bounded; past it the
+// answer is SERVFAIL at once.
+func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPort, st *shard) {
+	sem := s.slowSem
+	if oc == forward {
+		sem = s.fwdSem
+	}
+	if s.closing.Load() || !acquire(sem) {
 		st.overload.Add(1)
 		reply, _ := s.count(st, q.qtype, s.errorReply(make([]byte, 0, 512), q, dnsmsg.RcodeServFail))
 		c.WriteToUDPAddrPort(reply, from)
 		return
 	}
-	st.slow.Add(1)
 	pkt := append([]byte(nil), q.pkt...)
 	s.inflight.Add(1)
 	go func() {
 		defer s.inflight.Done()
-		defer s.releaseSlow()
+		defer func() { <-sem }()
 		var q query
-		reply := s.answerAfterFetch(&q, pkt, false, st)
+		var reply []byte
+		if oc == forward {
+			q.parse(pkt)
+			reply = s.forwardQuery(&q, pkt, false, st)
+		} else {
+			st.slow.Add(1)
+			q.recursion = s.mayRecurse(from.Addr())
+			reply = s.answerAfterFetch(&q, pkt, false, st)
+		}
 		c.WriteToUDPAddrPort(reply, from)
 	}()
 }
 
-func (s *Server) acquireSlow() bool {
+func acquire(sem chan struct{}) bool {
 	select {
-	case s.slowSem <- struct{}{}:
+	case sem <- struct{}{}:
 		return true
 	default:
 		return false
 	}
 }
-
-func (s *Server) releaseSlow() { <-s.slowSem }
 
 // answerAfterFetch waits for the service's first fetch, then answers as usual;
 // SERVFAIL if Consul did not answer in time.
