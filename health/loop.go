@@ -1,0 +1,153 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+const (
+	backoffBase = 50 * time.Millisecond
+	backoffMax  = 10 * time.Second
+)
+
+// fetchFunc performs one request. index 0 asks for an immediate answer; any other
+// value blocks until Consul's index for the data passes it or the wait time ends. It
+// returns the data and Consul's X-Consul-Index as received.
+type fetchFunc[T any] func(ctx context.Context, index uint64) (T, uint64, error)
+
+// loop is one blocking-query loop, following the rules of Consul's blocking-query
+// documentation: reset when the index goes backwards, never block on index 0,
+// rate-limit, back off on errors.
+type loop[T any] struct {
+	kind        Kind
+	what        string // "service dc1/web": for logs and errors, never a token
+	fetch       fetchFunc[T]
+	out         func(T)
+	stats       *Stats
+	log         *slog.Logger
+	minInterval time.Duration
+}
+
+// run returns ctx.Err() once ctx is done, or ErrNoDatacenter (wrapped) if the very
+// first answer says the datacenter does not exist. Every other error is retried.
+func (l *loop[T]) run(ctx context.Context) error {
+	var (
+		// index is the X-Consul-Index of the last delivered answer. 0 means "start
+		// over": the next request does not block and its answer is always delivered.
+		index uint64
+		// resync makes the next request non-blocking while still comparing its
+		// answer with index. It is set after an error: the agent answering next may
+		// have restarted, and a restarted agent's index is behind ours, so blocking
+		// on ours would hide the reset (and every change) for a whole WaitTime.
+		resync    bool
+		delivered bool
+		failures  int
+		lastStart time.Time
+	)
+	for {
+		if err := l.pace(ctx, lastStart); err != nil {
+			return err
+		}
+		lastStart = time.Now()
+		l.stats.request(l.kind)
+		ask := index
+		if resync {
+			ask = 0
+		}
+		v, got, err := l.fetch(ctx, ask)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			l.stats.failure(l.kind)
+			resync = true
+			if errors.Is(err, ErrNoDatacenter) && !delivered {
+				return fmt.Errorf("watch %s: %w", l.what, err)
+			}
+			failures++
+			// One warning per outage; the retries in between would only repeat it.
+			level := slog.LevelDebug
+			if failures == 1 {
+				level = slog.LevelWarn
+			}
+			d := backoff(failures)
+			l.log.Log(ctx, level, "consul request failed; retrying", "watch", l.what, "err", err.Error(), "failures", failures, "retry_in", d)
+			if err := sleep(ctx, d); err != nil {
+				return err
+			}
+			continue
+		}
+		if failures > 0 {
+			l.log.Info("consul reachable again", "watch", l.what, "failures", failures)
+			failures = 0
+		}
+		resync = false
+		l.stats.contact()
+
+		// Consul answers at least 1, but older versions sometimes answered 0, and
+		// blocking on 0 returns at once: a busy loop. 1 blocks until the first write.
+		if got == 0 {
+			got = 1
+		}
+		switch {
+		case index == 0:
+			// First answer, or the first after a reset: always delivered.
+		case got < index:
+			// Backwards (restore from snapshot, restarted agent, another server
+			// answering a stale read): the old index could block for a long time on
+			// changes that already happened. Start over with a non-blocking request.
+			l.stats.indexReset()
+			l.log.Info("consul index went backwards; resetting", "watch", l.what, "from", index, "to", got)
+			index = 0
+			continue
+		case got == index:
+			// The wait ended with nothing new.
+			continue
+		}
+		index = got
+		delivered = true
+		l.out(v)
+	}
+}
+
+// pace enforces minInterval between the starts of two requests. A request that blocked
+// for longer than that is followed at once.
+func (l *loop[T]) pace(ctx context.Context, lastStart time.Time) error {
+	if lastStart.IsZero() {
+		return ctx.Err()
+	}
+	if d := l.minInterval - time.Since(lastStart); d > 0 {
+		return sleep(ctx, d)
+	}
+	return ctx.Err()
+}
+
+// backoff is exponential with full jitter: uniform in [0, min(max, base·2^(n-1))).
+// Jitter spreads the retries of many loops (one per watched service) that all failed
+// at the same moment; the rate limit in pace bounds the low end.
+func backoff(failures int) time.Duration {
+	ceil := backoffMax
+	if failures < 30 {
+		ceil = min(backoffMax, backoffBase<<(failures-1))
+	}
+	return rand.N(ceil)
+}
+
+// sleep waits for d or until ctx is done, whichever comes first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,83 @@
+package health
+
+import (
+	"sync/atomic"
+	"time"
+)
+
+// Kind is the kind of Consul endpoint a request went to, for metrics.
+type Kind uint8
+
+const (
+	KindCatalog     Kind = iota // /v1/catalog/services
+	KindService                 // /v1/health/service/<name>
+	KindNodes                   // /v1/catalog/nodes
+	KindDatacenters             // /v1/agent/self and /v1/catalog/datacenters (one-shot)
+	numKinds
+)
+
+// Kinds lists every Kind, so metrics code can export all of them without knowing them.
+func Kinds() []Kind { return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters} }
+
+func (k Kind) String() string {
+	switch k {
+	case KindCatalog:
+		return "catalog"
+	case KindService:
+		return "service"
+	case KindNodes:
+		return "nodes"
+	case KindDatacenters:
+		return "datacenters"
+	default:
+		return "unknown"
+	}
+}
+
+// Stats counts what the watcher asked of Consul. Every field is atomic so the metrics
+// handler reads it at scrape time without a lock and without slowing watch loops.
+type Stats struct {
+	requests    [numKinds]atomic.Uint64
+	errors      [numKinds]atomic.Uint64
+	indexResets atomic.Uint64
+	lastContact atomic.Int64 // unix nanoseconds of the last successful answer; 0 = never
+}
+
+// Requests is the number of requests started against endpoints of kind k.
+func (s *Stats) Requests(k Kind) uint64 {
+	if k >= numKinds {
+		return 0
+	}
+	return s.requests[k].Load()
+}
+
+// Errors is the number of those requests that failed, not counting requests cut short
+// because their watch was cancelled.
+func (s *Stats) Errors(k Kind) uint64 {
+	if k >= numKinds {
+		return 0
+	}
+	return s.errors[k].Load()
+}
+
+// IndexResets counts blocking loops restarted because Consul's index went backwards
+// (a server restored from a snapshot, a dev agent restarted, a different server answering
+// a stale read).
+func (s *Stats) IndexResets() uint64 { return s.indexResets.Load() }
+
+// LastContactUnixNano is when Consul last answered successfully, or 0 if never.
+func (s *Stats) LastContactUnixNano() int64 { return s.lastContact.Load() }
+
+// LastContact is LastContactUnixNano as a time; the zero Time if never.
+func (s *Stats) LastContact() time.Time {
+	n := s.lastContact.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+func (s *Stats) request(k Kind) { s.requests[k].Add(1) }
+func (s *Stats) failure(k Kind) { s.errors[k].Add(1) }
+func (s *Stats) indexReset()    { s.indexResets.Add(1) }
+func (s *Stats) contact()       { s.lastContact.Store(time.Now().UnixNano()) }

@@ -1,0 +1,213 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+const (
+	// DefaultWaitTime is shorter than Consul's own 5 minute default. An idle blocking
+	// request is the only moment a silently dead connection (hung agent, dropped NAT or
+	// conntrack state, a proxy's idle timeout) goes unnoticed, and the request deadline
+	// below is derived from the wait. One extra request per watch per minute is cheap
+	// against the agent's cache and streaming backend.
+	DefaultWaitTime = 60 * time.Second
+	// DefaultMinInterval caps one loop at 20 requests/s under heavy churn, while
+	// adding at most 50ms to the propagation of a change.
+	DefaultMinInterval = 50 * time.Millisecond
+
+	// maxWaitTime is Consul's own limit; it silently clamps longer waits.
+	maxWaitTime = 10 * time.Minute
+	// oneShotTimeout bounds the non-blocking helpers (LocalDatacenter, Datacenters).
+	oneShotTimeout = 10 * time.Second
+)
+
+// Config configures a Watcher.
+type Config struct {
+	// Client sends the ACL token, if any, in the X-Consul-Token header (api.Config.Token):
+	// never as a ?token= parameter, which would end up in error strings.
+	Client *api.Client
+	// OnlyPassing makes warning count as Critical too, like Consul's dns_config.only_passing.
+	OnlyPassing bool
+	// WaitTime bounds each blocking request; 0 means DefaultWaitTime. Consul caps it
+	// at 10 minutes.
+	WaitTime time.Duration
+	// MinInterval is the least time between the starts of two successive requests of
+	// one loop; 0 means DefaultMinInterval, negative disables the limit.
+	MinInterval time.Duration
+	// AllowStale lets any server answer, not only the leader: reads keep working during
+	// leader elections and load spreads over all servers. Production wiring should set
+	// it (the zero value is the conservative choice only because it is the zero value).
+	AllowStale bool
+	// Logger receives warnings about Consul outages; nil discards.
+	Logger *slog.Logger
+}
+
+// Watcher runs blocking-query loops against one Consul agent. It is safe for
+// concurrent use: run one Watch* call per goroutine.
+type Watcher struct {
+	cfg   Config
+	log   *slog.Logger
+	stats Stats
+}
+
+// NewWatcher applies defaults to cfg. It panics if cfg.Client is nil.
+func NewWatcher(cfg Config) *Watcher {
+	if cfg.Client == nil {
+		panic("health: Config.Client is nil")
+	}
+	if cfg.WaitTime <= 0 {
+		cfg.WaitTime = DefaultWaitTime
+	}
+	cfg.WaitTime = min(cfg.WaitTime, maxWaitTime)
+	switch {
+	case cfg.MinInterval == 0:
+		cfg.MinInterval = DefaultMinInterval
+	case cfg.MinInterval < 0:
+		cfg.MinInterval = 0
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Watcher{cfg: cfg, log: log}
+}
+
+// Stats returns the watcher's counters; they are live, not a copy.
+func (w *Watcher) Stats() *Stats { return &w.stats }
+
+// queryOptions builds one request. Its context carries a deadline so that a hung agent
+// (paused process, black-holed connection) cannot stall a loop forever: the api
+// client's default HTTP client has no timeout, as blocking queries require.
+func (w *Watcher) queryOptions(ctx context.Context, dc string, index uint64) (*api.QueryOptions, context.CancelFunc) {
+	// Past the wait and Consul's wait/16 jitter, a request gets a grace period of a
+	// quarter of the wait (1s to 10s) before it is abandoned as hung.
+	grace := min(max(w.cfg.WaitTime/4, time.Second), 10*time.Second)
+	timeout := grace
+	if index > 0 {
+		timeout += w.cfg.WaitTime + w.cfg.WaitTime/16
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	q := &api.QueryOptions{
+		Datacenter: dc,
+		AllowStale: w.cfg.AllowStale,
+		WaitIndex:  index,
+		WaitTime:   w.cfg.WaitTime,
+	}
+	return q.WithContext(rctx), cancel
+}
+
+// run wires a typed fetch into the loop.
+func run[T any](ctx context.Context, w *Watcher, kind Kind, what string, fetch fetchFunc[T], out func(T)) error {
+	l := loop[T]{kind: kind, what: what, fetch: fetch, out: out, stats: &w.stats, log: w.log, minInterval: w.cfg.MinInterval}
+	return l.run(ctx)
+}
+
+// WatchService watches every instance of one service, healthy or not
+// (/v1/health/service/<name> without ?passing), and calls out with the full state
+// first and then on every change of Consul's index. dc "" means the agent's own
+// datacenter; Update.Datacenter echoes dc as given.
+//
+// It blocks until ctx is done and then returns ctx.Err(). The only other return is an
+// error wrapping ErrNoDatacenter, before out was ever called.
+func (w *Watcher) WatchService(ctx context.Context, dc, name string, out func(Update)) error {
+	if name == "" {
+		return errors.New("watch service: empty service name")
+	}
+	what := fmt.Sprintf("service %s/%s", dc, name)
+	return run(ctx, w, KindService, what, func(ctx context.Context, index uint64) (Update, uint64, error) {
+		q, cancel := w.queryOptions(ctx, dc, index)
+		defer cancel()
+		entries, meta, err := w.cfg.Client.Health().Service(name, "", false, q)
+		if err != nil {
+			return Update{}, 0, classify(dc, err)
+		}
+		return Update{
+			Service:    name,
+			Datacenter: dc,
+			Instances:  instancesFrom(entries, w.cfg.OnlyPassing),
+			Index:      meta.LastIndex,
+		}, meta.LastIndex, nil
+	}, out)
+}
+
+// WatchCatalog watches the list of service names and tags in dc
+// (/v1/catalog/services), with the same contract as WatchService.
+func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)) error {
+	return run(ctx, w, KindCatalog, "catalog "+dc, func(ctx context.Context, index uint64) (Catalog, uint64, error) {
+		q, cancel := w.queryOptions(ctx, dc, index)
+		defer cancel()
+		svcs, meta, err := w.cfg.Client.Catalog().Services(q)
+		if err != nil {
+			return Catalog{}, 0, classify(dc, err)
+		}
+		if svcs == nil {
+			svcs = map[string][]string{}
+		}
+		return Catalog{Datacenter: dc, Services: svcs, Index: meta.LastIndex}, meta.LastIndex, nil
+	}, out)
+}
+
+// WatchNodes watches the node list of dc (/v1/catalog/nodes), with the same contract
+// as WatchService.
+func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) error {
+	return run(ctx, w, KindNodes, "nodes "+dc, func(ctx context.Context, index uint64) (Nodes, uint64, error) {
+		q, cancel := w.queryOptions(ctx, dc, index)
+		defer cancel()
+		nodes, meta, err := w.cfg.Client.Catalog().Nodes(q)
+		if err != nil {
+			return Nodes{}, 0, classify(dc, err)
+		}
+		ns := make([]Node, 0, len(nodes))
+		for _, n := range nodes {
+			if n != nil {
+				ns = append(ns, Node{Name: n.Node, Address: n.Address, Meta: n.Meta})
+			}
+		}
+		return Nodes{Datacenter: dc, Nodes: ns, Index: meta.LastIndex}, meta.LastIndex, nil
+	}, out)
+}
+
+// LocalDatacenter asks the agent which datacenter it belongs to (/v1/agent/self).
+func (w *Watcher) LocalDatacenter(ctx context.Context) (string, error) {
+	var self struct {
+		Config struct{ Datacenter string }
+	}
+	if err := w.oneShot(ctx, "/v1/agent/self", &self); err != nil {
+		return "", fmt.Errorf("local datacenter: %w", err)
+	}
+	if self.Config.Datacenter == "" {
+		return "", errors.New("local datacenter: agent reported none")
+	}
+	return self.Config.Datacenter, nil
+}
+
+// Datacenters lists the datacenters Consul knows (/v1/catalog/datacenters). Use it to
+// tell an unknown datacenter from an unreachable one without starting a watch.
+func (w *Watcher) Datacenters(ctx context.Context) ([]string, error) {
+	var dcs []string
+	if err := w.oneShot(ctx, "/v1/catalog/datacenters", &dcs); err != nil {
+		return nil, fmt.Errorf("datacenters: %w", err)
+	}
+	return dcs, nil
+}
+
+func (w *Watcher) oneShot(ctx context.Context, path string, out any) error {
+	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
+	defer cancel()
+	w.stats.request(KindDatacenters)
+	if _, err := w.cfg.Client.Raw().Query(path, out, (&api.QueryOptions{}).WithContext(rctx)); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.stats.failure(KindDatacenters)
+		return redact(err)
+	}
+	w.stats.contact()
+	return nil
+}
