@@ -45,14 +45,13 @@ func (l *loop[T]) run(ctx context.Context) error {
 		// on ours would hide the reset (and every change) for a whole WaitTime.
 		resync    bool
 		delivered bool
-		failures  int
-		lastStart time.Time
+		failures int
+		bucket   = tokenBucket{burst: paceBurst}
 	)
 	for {
-		if err := l.pace(ctx, lastStart); err != nil {
+		if err := sleep(ctx, bucket.take(time.Now(), l.minInterval)); err != nil {
 			return err
 		}
-		lastStart = time.Now()
 		l.stats.request(l.kind)
 		ask := index
 		if resync {
@@ -114,21 +113,39 @@ func (l *loop[T]) run(ctx context.Context) error {
 	}
 }
 
-// pace enforces minInterval between the starts of two requests. A request that blocked
-// for longer than that is followed at once.
-func (l *loop[T]) pace(ctx context.Context, lastStart time.Time) error {
-	if lastStart.IsZero() {
-		return ctx.Err()
+// paceBurst is how many requests may follow each other without waiting. A change
+// in Consul often moves the index twice in quick succession (a check's status, then
+// the agent's sync); a burst lets both through at once, so the limit only bites
+// under sustained churn, where it holds a loop to one request per minInterval.
+const paceBurst = 4
+
+// tokenBucket is the rate limit of one loop; it is used from that loop only.
+type tokenBucket struct {
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+// take spends one token and returns how long to wait for it.
+func (b *tokenBucket) take(now time.Time, every time.Duration) time.Duration {
+	if every <= 0 {
+		return 0
 	}
-	if d := l.minInterval - time.Since(lastStart); d > 0 {
-		return sleep(ctx, d)
+	if b.last.IsZero() {
+		b.tokens, b.last = b.burst, now
 	}
-	return ctx.Err()
+	b.tokens = min(b.burst, b.tokens+float64(now.Sub(b.last))/float64(every))
+	b.last = now
+	b.tokens--
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens * float64(every))
 }
 
 // backoff is exponential with full jitter: uniform in [0, min(max, base·2^(n-1))).
 // Jitter spreads the retries of many loops (one per watched service) that all failed
-// at the same moment; the rate limit in pace bounds the low end.
+// at the same moment; the rate limit bounds the low end.
 func backoff(failures int) time.Duration {
 	ceil := backoffMax
 	if failures < 30 {

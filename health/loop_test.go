@@ -134,8 +134,8 @@ func TestLoopRateLimit(t *testing.T) {
 	start := time.Now()
 	_ = l.run(ctx)
 	elapsed := time.Since(start)
-	// Starts are ≥ 50ms apart: at most elapsed/50ms + 1 requests.
-	if max := uint64(elapsed/(50*time.Millisecond)) + 1; n.Load() > max {
+	// After a burst, starts are ≥ 50ms apart: at most burst + elapsed/50ms + 1.
+	if max := uint64(paceBurst) + uint64(elapsed/(50*time.Millisecond)) + 1; n.Load() > max {
 		t.Errorf("%d requests in %v with MinInterval 50ms, want ≤ %d", n.Load(), elapsed, max)
 	}
 	if n.Load() < 5 {

@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/miekg/dns"
 
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
 	"github.com/srvbridge/srvbridge/internal/consultest"
 )
@@ -33,11 +34,17 @@ func TestHealthPropagation(t *testing.T) {
 	b := bridgetest.Start(t, a.HTTPAddr)
 	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
 
+	// Changes are spaced past the watch's rate limit (health.DefaultMinInterval,
+	// with a small burst): one service changing faster than that is deliberately
+	// coalesced, and the delay measured would be the limit, not the pipeline.
 	const flips = 10
+	gap := 2 * health.DefaultMinInterval
 	var delays []time.Duration
 	for i := 0; i < flips; i++ {
+		time.Sleep(gap)
 		a.SetTTL(t, "service:web-2", "fail")
 		delays = append(delays, waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t3)))
+		time.Sleep(gap)
 		a.SetTTL(t, "service:web-2", "pass")
 		delays = append(delays, waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3)))
 	}
