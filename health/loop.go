@@ -45,8 +45,8 @@ func (l *loop[T]) run(ctx context.Context) error {
 		// on ours would hide the reset (and every change) for a whole WaitTime.
 		resync    bool
 		delivered bool
-		failures int
-		bucket   = tokenBucket{burst: paceBurst}
+		failures  int
+		bucket    = tokenBucket{burst: paceBurst}
 	)
 	for {
 		if err := sleep(ctx, bucket.take(time.Now(), l.minInterval)); err != nil {
