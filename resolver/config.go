@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -26,6 +27,9 @@ type Config struct {
 	NegativeTTL uint32
 	// MaxUDPSize caps the EDNS buffer size we honour and advertise.
 	MaxUDPSize uint16
+	// UDPSockets is how many UDP sockets share the address (SO_REUSEPORT), each
+	// with its own reader; 0 means one per CPU.
+	UDPSockets int
 	// SlowWorkers bounds the queries waiting on Consul at once (first fetches).
 	SlowWorkers int
 	// TCPMaxConns and TCPIdleTimeout bound TCP clients.
@@ -77,6 +81,9 @@ func (c *Config) normalize() error {
 	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 512
+	}
+	if c.UDPSockets <= 0 {
+		c.UDPSockets = runtime.NumCPU()
 	}
 	if c.MaxForwards <= 0 {
 		c.MaxForwards = 1024

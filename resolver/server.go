@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 
@@ -22,7 +21,7 @@ type Server struct {
 	stats  Stats
 	apexes map[*zone]*apexAnswers
 
-	udp      *net.UDPConn
+	udp      []*net.UDPConn
 	tcp      net.Listener
 	slowSem  chan struct{} // queries waiting on Consul
 	fwdSem   chan struct{} // queries waiting on an upstream
@@ -62,36 +61,38 @@ func New(comp *Compiler, store *cache.Store[*Answers]) *Server {
 func (s *Server) Stats() *Stats { return &s.stats }
 
 // Start binds UDP and TCP to the configured address (the same port for both, also
-// when the port is 0) and starts serving.
+// when the port is 0) and starts serving: one reader per UDP socket.
 func (s *Server) Start() error {
-	ua, err := net.ResolveUDPAddr("udp", s.cfg.Addr)
-	if err != nil {
+	if _, _, err := net.SplitHostPort(s.cfg.Addr); err != nil {
 		return fmt.Errorf("dns listen address %q: %w", s.cfg.Addr, err)
 	}
-	s.udp, err = net.ListenUDP("udp", ua)
+	conns, err := listenUDP(s.cfg.Addr, s.cfg.UDPSockets)
 	if err != nil {
 		return fmt.Errorf("listen udp %s: %w", s.cfg.Addr, err)
 	}
-	bound := s.udp.LocalAddr().(*net.UDPAddr)
-	host, _, _ := net.SplitHostPort(s.cfg.Addr)
-	s.tcp, err = net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(bound.Port)))
+	s.udp = conns
+	s.tcp, err = listenTCP(s.Addr())
 	if err != nil {
-		s.udp.Close()
+		for _, c := range conns {
+			c.Close()
+		}
 		return fmt.Errorf("listen tcp %s: %w", s.cfg.Addr, err)
 	}
-	s.readers.Add(2)
-	go s.serveUDP(s.udp)
+	s.readers.Add(len(conns) + 1)
+	for _, c := range conns {
+		go s.serveUDP(c)
+	}
 	go s.serveTCP(s.tcp)
-	s.log.Info("dns listening", "addr", s.Addr())
+	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", len(conns))
 	return nil
 }
 
 // Addr is the bound address, useful when the configured port was 0.
 func (s *Server) Addr() string {
-	if s.udp == nil {
+	if len(s.udp) == 0 {
 		return s.cfg.Addr
 	}
-	return s.udp.LocalAddr().String()
+	return s.udp[0].LocalAddr().String()
 }
 
 // Shutdown stops taking queries, lets those in flight finish within ctx, and closes.
@@ -103,8 +104,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.tcp.Close()
 	}
 	wait(ctx, &s.inflight) // slow-path replies still need the UDP socket
-	if s.udp != nil {
-		s.udp.Close()
+	for _, c := range s.udp {
+		c.Close()
 	}
 	s.connMu.Lock()
 	for c := range s.conns {

@@ -16,23 +16,30 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	st := s.stats.shard()
 	buf := make([]byte, maxPacket)
 	out := make([]byte, 0, maxPacket)
+	oob := make([]byte, oobLen)
+	replyOOB := make([]byte, oobLen)
+	explicitSource := wildcard(c)
 	var q query
 	for {
-		n, from, err := c.ReadFromUDPAddrPort(buf)
+		n, oobn, _, from, err := c.ReadMsgUDPAddrPort(buf, oob)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
+		var src []byte
+		if explicitSource {
+			src = replySource(oob[:oobn], replyOOB)
+		}
 		perr := q.parse(buf[:n])
 		q.recursion = s.mayRecurse(from.Addr())
 		reply, oc := s.respond(&q, perr, out, false, st)
 		switch oc {
 		case replied:
-			c.WriteToUDPAddrPort(reply, from)
+			c.WriteMsgUDPAddrPort(reply, src, from)
 		case await, forward:
-			s.slowUDP(c, &q, oc, from, st)
+			s.slowUDP(c, &q, oc, from, src, st)
 		}
 	}
 }
@@ -40,7 +47,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 // slowUDP answers a query that must wait (for a first fetch from Consul, or for an
 // upstream) off the reader goroutine. The number waiting is bounded; past it the
 // answer is SERVFAIL at once.
-func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPort, st *shard) {
+func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPort, src []byte, st *shard) {
 	sem := s.slowSem
 	if oc == forward {
 		sem = s.fwdSem
@@ -48,10 +55,11 @@ func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPo
 	if s.closing.Load() || !acquire(sem) {
 		st.overload.Add(1)
 		reply, _ := s.count(st, q.qtype, s.errorReply(make([]byte, 0, 512), q, dnsmsg.RcodeServFail))
-		c.WriteToUDPAddrPort(reply, from)
+		c.WriteMsgUDPAddrPort(reply, src, from)
 		return
 	}
 	pkt := append([]byte(nil), q.pkt...)
+	src = append([]byte(nil), src...)
 	s.inflight.Add(1)
 	go func() {
 		defer s.inflight.Done()
@@ -66,7 +74,7 @@ func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPo
 			q.recursion = s.mayRecurse(from.Addr())
 			reply = s.answerAfterFetch(&q, pkt, false, st)
 		}
-		c.WriteToUDPAddrPort(reply, from)
+		c.WriteMsgUDPAddrPort(reply, src, from)
 	}()
 }
 
