@@ -44,7 +44,11 @@ func TestProtocolHygiene(t *testing.T) {
 		rcode int
 		check func(t *testing.T, m *dns.Msg)
 	}{
-		{"notify opcode", func() []byte { m := base("web.service.consul.", dns.TypeSOA); m.Opcode = dns.OpcodeNotify; return pack(m) }, dns.RcodeNotImplemented, nil},
+		{"notify opcode", func() []byte {
+			m := base("web.service.consul.", dns.TypeSOA)
+			m.Opcode = dns.OpcodeNotify
+			return pack(m)
+		}, dns.RcodeNotImplemented, nil},
 		{"update opcode", func() []byte { m := base("consul.", dns.TypeSOA); m.Opcode = dns.OpcodeUpdate; return pack(m) }, dns.RcodeNotImplemented, nil},
 		{"two questions", func() []byte {
 			m := base("web.service.consul.", dns.TypeA)
@@ -94,7 +98,12 @@ func TestProtocolHygiene(t *testing.T) {
 				t.Error("RA set without a forwarder")
 			}
 		}},
-		{"rd and id echoed", func() []byte { m := base("web.service.consul.", dns.TypeA); m.Id = 0xBEEF; m.RecursionDesired = true; return pack(m) }, dns.RcodeSuccess, func(t *testing.T, m *dns.Msg) {
+		{"rd and id echoed", func() []byte {
+			m := base("web.service.consul.", dns.TypeA)
+			m.Id = 0xBEEF
+			m.RecursionDesired = true
+			return pack(m)
+		}, dns.RcodeSuccess, func(t *testing.T, m *dns.Msg) {
 			if m.Id != 0xBEEF || !m.RecursionDesired || !m.Authoritative || m.RecursionAvailable {
 				t.Errorf("header: id %x rd %v aa %v ra %v", m.Id, m.RecursionDesired, m.Authoritative, m.RecursionAvailable)
 			}
