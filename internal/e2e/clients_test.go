@@ -46,7 +46,7 @@ func TestClients(t *testing.T) {
 	t.Run("dig", func(t *testing.T) {
 		host, port, _ := net.SplitHostPort(b.DNSAddr)
 		for _, transport := range []string{"+notcp", "+tcp"} {
-			out, err := exec.Command(dig(t), "@"+host, "-p", port, transport, "+short", "web.service.consul", "SRV").CombinedOutput()
+			out, err := exec.Command(tool(t, "dig"), "@"+host, "-p", port, transport, "+short", "web.service.consul", "SRV").CombinedOutput()
 			if err != nil {
 				t.Fatalf("dig %s: %v\n%s", transport, err, out)
 			}
@@ -108,14 +108,4 @@ func isNotFound(err error) bool {
 		de = e
 	}
 	return de != nil && de.IsNotFound
-}
-
-// dig finds dig; the test suite's install step provides it (Debian: dnsutils).
-func dig(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("dig")
-	if err != nil {
-		t.Fatal("dig not found: run `make test`, which installs dnsutils, or apt-get install dnsutils")
-	}
-	return p
 }
