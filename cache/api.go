@@ -17,6 +17,7 @@ type Source interface {
 	WatchCatalog(ctx context.Context, dc string, out func(health.Catalog)) error
 	WatchService(ctx context.Context, dc, name string, out func(health.Update)) error
 	WatchNodes(ctx context.Context, dc string, out func(health.Nodes)) error
+	ExecuteQuery(ctx context.Context, dc, name string) (health.QueryResult, error)
 }
 
 // Result says what a lookup found and so which DNS answer follows.

@@ -20,6 +20,8 @@ type Service struct {
 	Updated time.Time
 	// Fallback says which no-healthy policy chose Instances, if any did.
 	Fallback Fallback
+	// TTL, when set, is the TTL the answers must carry (a prepared query's own).
+	TTL time.Duration
 }
 
 // Empty reports whether there is nothing to answer with.

@@ -34,6 +34,10 @@ type Config struct {
 	DCRefresh time.Duration
 	// Policy chooses what to serve when too few instances are healthy.
 	Policy Policy
+	// MaxQueries bounds the prepared-query results kept; QueryTTL is how long one
+	// is kept when the query sets no DNS TTL of its own.
+	MaxQueries int
+	QueryTTL   time.Duration
 	Logger *slog.Logger
 }
 
@@ -49,6 +53,12 @@ func (c *Config) withDefaults() {
 	}
 	if c.DCRefresh <= 0 {
 		c.DCRefresh = time.Minute
+	}
+	if c.MaxQueries <= 0 {
+		c.MaxQueries = 1024
+	}
+	if c.QueryTTL <= 0 {
+		c.QueryTTL = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -75,6 +85,7 @@ type Store[C any] struct {
 	lastDCs   time.Time
 
 	stats Stats
+	q     queries[C]
 }
 
 type snapshot[C any] struct {
@@ -125,6 +136,9 @@ func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*
 		}
 	})
 	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	if err := s.q.init(cfg.MaxQueries); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
 	s.snap.Store(&snapshot[C]{

@@ -13,11 +13,12 @@ const (
 	KindService                 // /v1/health/service/<name>
 	KindNodes                   // /v1/catalog/nodes
 	KindDatacenters             // /v1/agent/self and /v1/catalog/datacenters (one-shot)
+	KindQuery                   // /v1/query/<name>/execute (one-shot)
 	numKinds
 )
 
 // Kinds lists every Kind, so metrics code can export all of them without knowing them.
-func Kinds() []Kind { return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters} }
+func Kinds() []Kind { return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery} }
 
 func (k Kind) String() string {
 	switch k {
@@ -29,6 +30,8 @@ func (k Kind) String() string {
 		return "nodes"
 	case KindDatacenters:
 		return "datacenters"
+	case KindQuery:
+		return "query"
 	default:
 		return "unknown"
 	}

@@ -93,6 +93,9 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 	}
 	dc := svc.Datacenter
 	ttl := c.cfg.TTLs.For(svc.Name, c.cfg.TTL)
+	if svc.TTL > 0 {
+		ttl = uint32(svc.TTL / time.Second)
+	}
 	switch k.qtype {
 	case typeSRV:
 		for _, in := range insts {

@@ -78,12 +78,20 @@ func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) 
 		return s.apex(q, &p, out, tcp, st)
 	case kindNode:
 		return s.node(q, &p, out, st)
+	case kindQuery:
+		a, res := s.store.LookupQuery(p.dc, p.svc)
+		return s.fromAnswers(q, &p, a, res, out, tcp, st)
 	}
 	return s.count(st, q.qtype, s.negative(out, q, &p, dnsmsg.RcodeNXDomain))
 }
 
 func (s *Server) service(q *query, p *parsed, out []byte, tcp bool, st *shard) ([]byte, outcome) {
 	a, res := s.store.Lookup(p.dc, p.svc)
+	return s.fromAnswers(q, p, a, res, out, tcp, st)
+}
+
+// fromAnswers sends the compiled reply for a service or prepared query lookup.
+func (s *Server) fromAnswers(q *query, p *parsed, a *Answers, res cache.Result, out []byte, tcp bool, st *shard) ([]byte, outcome) {
 	switch res {
 	case cache.Hit:
 	case cache.Miss:

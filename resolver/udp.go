@@ -93,7 +93,11 @@ func (s *Server) answerAfterFetch(q *query, pkt []byte, tcp bool, st *shard) []b
 	out := make([]byte, 0, maxPacket)
 	perr := q.parse(pkt)
 	p := parseName(q.name, q.qtype, s.comp.zones)
-	s.store.Await(context.Background(), string(p.dc), string(p.svc))
+	if p.kind == kindQuery {
+		s.store.AwaitQuery(context.Background(), string(p.dc), string(p.svc))
+	} else {
+		s.store.Await(context.Background(), string(p.dc), string(p.svc))
+	}
 	reply, oc := s.respond(q, perr, out, tcp, st)
 	if oc != replied {
 		reply, _ = s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeServFail))
