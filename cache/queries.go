@@ -28,7 +28,7 @@ type queryKey struct{ dc, name string }
 type queryEntry[C any] struct {
 	svc        *Service
 	compiled   C
-	result     Result // Hit, or the negative result to give
+	result     Result       // Hit, or the negative result to give
 	expires    atomic.Int64 // coarse unix seconds
 	refreshing atomic.Bool
 }

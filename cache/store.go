@@ -38,7 +38,7 @@ type Config struct {
 	// is kept when the query sets no DNS TTL of its own.
 	MaxQueries int
 	QueryTTL   time.Duration
-	Logger *slog.Logger
+	Logger     *slog.Logger
 }
 
 func (c *Config) withDefaults() {
