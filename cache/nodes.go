@@ -31,6 +31,7 @@ func (s *Store[C]) applyNodes(dc string, n health.Nodes) {
 		view.services, view.servicesRead = v.services, v.servicesRead
 	}
 	s.install(old, view)
+	s.changes.Add(1)
 }
 
 // LookupNode finds a node by lower-case name; an empty dc means the local one. Like

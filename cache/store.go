@@ -38,6 +38,10 @@ type Config struct {
 	// is kept when the query sets no DNS TTL of its own.
 	MaxQueries int
 	QueryTTL   time.Duration
+	// StateFile, when set, receives the last good view (see State) at most every
+	// StateEvery after a change.
+	StateFile  string
+	StateEvery time.Duration
 	Logger     *slog.Logger
 }
 
@@ -59,6 +63,9 @@ func (c *Config) withDefaults() {
 	}
 	if c.QueryTTL <= 0 {
 		c.QueryTTL = 5 * time.Second
+	}
+	if c.StateEvery <= 0 {
+		c.StateEvery = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -86,6 +93,10 @@ type Store[C any] struct {
 
 	stats Stats
 	q     queries[C]
+
+	changes        atomic.Uint64 // bumped by every applied update, for the state file
+	readFromConsul atomic.Bool   // the local catalog came from Consul, not a state file
+	restored       atomic.Bool
 }
 
 type snapshot[C any] struct {
@@ -157,6 +168,9 @@ func (s *Store[C]) Run(ctx context.Context) error {
 	}()
 	go s.refreshDatacentersLoop()
 	go s.sweepLoop()
+	if s.cfg.StateFile != "" {
+		go s.persistLoop(s.cfg.StateFile, s.cfg.StateEvery)
+	}
 	s.watchCatalog(s.localDC)
 	<-s.ctx.Done()
 	s.mu.Lock()
@@ -298,7 +312,12 @@ func (s *Store[C]) watchCatalog(dc string) {
 		}
 	}()
 	go func() {
-		err := s.src.WatchCatalog(s.ctx, dc, func(c health.Catalog) { s.applyCatalog(dc, c) })
+		err := s.src.WatchCatalog(s.ctx, dc, func(c health.Catalog) {
+			s.applyCatalog(dc, c)
+			if dc == s.localDC {
+				s.readFromConsul.Store(true)
+			}
+		})
 		if err != nil && s.ctx.Err() == nil {
 			s.log.Warn("catalog watch ended", "dc", dc, "err", err)
 			s.mu.Lock()
@@ -343,6 +362,7 @@ func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 		view.nodes, view.nodeAddrs, view.nodesRead = v.nodes, v.nodeAddrs, v.nodesRead
 	}
 	s.install(old, view)
+	s.changes.Add(1)
 	if ch, ok := s.pendingDC[dc]; ok {
 		close(ch)
 		delete(s.pendingDC, dc)
@@ -434,6 +454,7 @@ func (s *Store[C]) applyService(sl *slot[C], gen uint64, u health.Update) {
 	}
 	e := &entry[C]{svc: svc, compiled: s.compile(prev, svc)}
 	sl.entry.Store(e)
+	s.changes.Add(1)
 	account(&s.stats, old, e)
 }
 
