@@ -95,3 +95,41 @@ func TestStateFileRejectsForeignFiles(t *testing.T) {
 		t.Errorf("missing file: err = %v", err)
 	}
 }
+
+// TestServesStaleUntilMaxStale: with Consul gone, cached answers keep coming until
+// the outage is older than MaxStale; without a bound they keep coming.
+func TestServesStaleUntilMaxStale(t *testing.T) {
+	a := consultest.Start(t)
+	register(t, a, "web", 2)
+	w := health.NewWatcher(health.Config{Client: a.Client, AllowStale: true})
+	bounded, err := New(w, names, Config{LocalDC: a.Datacenter, MaxStale: 2 * time.Second, Outage: w.Stats().Outage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	unbounded, _ := startStore(t, a, Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go bounded.Run(ctx)
+	for _, s := range []*Store[[]string]{bounded, unbounded} {
+		consultest.Eventually(t, 10*time.Second, func() error {
+			if got, r := await(t, s, "web"); r != Hit || len(got) != 2 {
+				return fmt.Errorf("web: %v %v", got, r)
+			}
+			return nil
+		})
+	}
+	a.Kill()
+	start := time.Now()
+	consultest.Eventually(t, 20*time.Second, func() error {
+		if _, r := bounded.Lookup(nil, []byte("web")); r != NotReady {
+			return fmt.Errorf("bounded store still answers %v", r)
+		}
+		return nil
+	})
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("stopped serving after %v, before MaxStale", d)
+	}
+	if got, r := unbounded.Lookup(nil, []byte("web")); r != Hit || len(got) != 2 {
+		t.Errorf("unbounded store during the outage: %v %v", got, r)
+	}
+}

@@ -42,7 +42,12 @@ type Config struct {
 	// StateEvery after a change.
 	StateFile  string
 	StateEvery time.Duration
-	Logger     *slog.Logger
+	// MaxStale, when set, stops answering from the cache once Consul has been
+	// unreachable that long (Outage reports how long); 0 serves the last known
+	// answers for as long as the outage lasts.
+	MaxStale time.Duration
+	Outage   func() time.Duration
+	Logger   *slog.Logger
 }
 
 func (c *Config) withDefaults() {
@@ -124,6 +129,9 @@ func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*
 	cfg.withDefaults()
 	if cfg.LocalDC == "" {
 		return nil, errors.New("cache: local datacenter is required")
+	}
+	if cfg.MaxStale > 0 && cfg.Outage == nil {
+		return nil, errors.New("cache: MaxStale needs Outage")
 	}
 	if err := cfg.Policy.Validate(); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
@@ -214,6 +222,9 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 			return zero, Miss
 		}
 		return zero, NotReady
+	}
+	if s.cfg.MaxStale > 0 && s.cfg.Outage() > s.cfg.MaxStale {
+		return zero, NotReady // stale past what the operator accepts: SERVFAIL, as Consul
 	}
 	sl := v.services[string(name)]
 	if sl == nil {

@@ -44,6 +44,9 @@ type Stats struct {
 	errors      [numKinds]atomic.Uint64
 	indexResets atomic.Uint64
 	lastContact atomic.Int64 // unix nanoseconds of the last successful answer; 0 = never
+	// failingSince is when requests started failing with no success since, in unix
+	// nanoseconds; 0 while Consul answers.
+	failingSince atomic.Int64
 }
 
 // Requests is the number of requests started against endpoints of kind k.
@@ -80,7 +83,26 @@ func (s *Stats) LastContact() time.Time {
 	return time.Unix(0, n)
 }
 
+// Outage is how long requests to Consul have been failing with no success in
+// between; 0 while Consul answers. It is what the answers' staleness is measured
+// by: blocking queries succeed at least once per wait time while Consul is up.
+func (s *Stats) Outage() time.Duration {
+	since := s.failingSince.Load()
+	if since == 0 {
+		return 0
+	}
+	return time.Duration(time.Now().UnixNano() - since)
+}
+
 func (s *Stats) request(k Kind) { s.requests[k].Add(1) }
-func (s *Stats) failure(k Kind) { s.errors[k].Add(1) }
 func (s *Stats) indexReset()    { s.indexResets.Add(1) }
-func (s *Stats) contact()       { s.lastContact.Store(time.Now().UnixNano()) }
+
+func (s *Stats) failure(k Kind) {
+	s.errors[k].Add(1)
+	s.failingSince.CompareAndSwap(0, time.Now().UnixNano())
+}
+
+func (s *Stats) contact() {
+	s.lastContact.Store(time.Now().UnixNano())
+	s.failingSince.Store(0)
+}
