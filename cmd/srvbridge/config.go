@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -28,6 +29,25 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
+
+	// Forwarding of names outside Domain. Upstreams nil means the nameservers of
+	// /etc/resolv.conf; NoUpstreams ("--upstream none") means none, so only Stubs
+	// are forwarded.
+	Upstreams         []netip.AddrPort
+	NoUpstreams       bool
+	UpstreamStrategy  string
+	UpstreamTimeout   time.Duration
+	AllowRecursion    []netip.Prefix
+	Stubs             []StubZone
+	ForwardCacheSize  int
+	ForwardCacheBytes int64
+	ForwardStale      time.Duration
+}
+
+// StubZone is a zone forwarded to servers of its own.
+type StubZone struct {
+	Zone    string // lower case, trailing dot
+	Servers []netip.AddrPort
 }
 
 // LogValue lets the whole configuration be logged as one attribute at start-up.
@@ -47,7 +67,25 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.String("log_level", c.LogLevel.String()),
 		slog.String("log_format", c.LogFormat),
+		slog.Any("upstreams", upstreamsLog(c)),
+		slog.String("upstream_strategy", c.UpstreamStrategy),
+		slog.Duration("upstream_timeout", c.UpstreamTimeout),
+		slog.Any("allow_recursion", c.AllowRecursion),
+		slog.Any("stubs", c.Stubs),
+		slog.Int("forward_cache_size", c.ForwardCacheSize),
+		slog.Int64("forward_cache_bytes", c.ForwardCacheBytes),
+		slog.Duration("forward_stale", c.ForwardStale),
 	)
+}
+
+func upstreamsLog(c Config) any {
+	switch {
+	case c.NoUpstreams:
+		return "none"
+	case c.Upstreams == nil:
+		return "resolv.conf"
+	}
+	return c.Upstreams
 }
 
 // errVersion is returned by parseConfig when --version was given.
@@ -64,6 +102,9 @@ type rawFlag struct {
 func (r *rawFlag) String() string { return r.value }
 
 func (r *rawFlag) Set(v string) error {
+	if r.spec.Repeat && r.from == "--"+r.spec.Name {
+		v = r.value + "," + v
+	}
 	r.value = v
 	r.from = "--" + r.spec.Name
 	return nil
@@ -140,6 +181,14 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.ShutdownTimeout, err = parsePositiveDuration(raw["shutdown-timeout"]); return err },
 		func() error { c.LogLevel, err = parseLogLevel(raw["log-level"]); return err },
 		func() error { c.LogFormat, err = parseLogFormat(raw["log-format"]); return err },
+		func() error { c.Upstreams, c.NoUpstreams, err = parseUpstreams(raw["upstream"]); return err },
+		func() error { c.UpstreamStrategy, err = parseStrategy(raw["upstream-strategy"]); return err },
+		func() error { c.UpstreamTimeout, err = parseUpstreamTimeout(raw["upstream-timeout"]); return err },
+		func() error { c.AllowRecursion, err = parseAllowRecursion(raw["allow-recursion"]); return err },
+		func() error { c.Stubs, err = parseStubs(raw["stub"], c.Domain); return err },
+		func() error { c.ForwardCacheSize, err = parseNonNegativeInt(raw["forward-cache-size"]); return err },
+		func() error { c.ForwardCacheBytes, err = parseBytes(raw["forward-cache-bytes"]); return err },
+		func() error { c.ForwardStale, err = parseSeconds(raw["forward-stale"]); return err },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"log/slog"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -34,7 +35,23 @@ func defaultConfig() Config {
 		ShutdownTimeout: 5 * time.Second,
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",
+
+		UpstreamStrategy: "sequential",
+		UpstreamTimeout:  time.Second,
+		AllowRecursion: prefixes("127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
+			"192.168.0.0/16", "fc00::/7", "fe80::/10"),
+		ForwardCacheSize:  10000,
+		ForwardCacheBytes: 16 << 20,
+		ForwardStale:      time.Hour,
 	}
+}
+
+func prefixes(s ...string) []netip.Prefix {
+	out := []netip.Prefix{}
+	for _, p := range s {
+		out = append(out, netip.MustParsePrefix(p))
+	}
+	return out
 }
 
 func TestParseConfigValues(t *testing.T) {

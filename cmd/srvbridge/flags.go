@@ -20,6 +20,9 @@ type flagSpec struct {
 	ShownDefault string
 	Usage        string
 	Bool         bool
+	// Repeat lets the flag be given several times; the values are joined with commas,
+	// so "--upstream a --upstream b" means "--upstream a,b".
+	Repeat bool
 }
 
 // EnvName returns the environment variable that sets the flag: SRVBRIDGE_<NAME>,
@@ -55,6 +58,15 @@ const (
 	// Same as the service TTL so that a newly registered service is seen as quickly
 	// as a changed one by caching resolvers that honour the SOA minimum.
 	defaultNegativeTTL = "5s"
+	// Kong waits 2 s per DNS try: after 1 s without an answer the next upstream still
+	// has a second to answer within the same try, and the first stays in the race.
+	defaultUpstreamTimeout = "1s"
+	// Loopback, RFC 1918, IPv6 unique-local and link-local: where a gateway sits,
+	// never the open internet.
+	defaultAllowRecursion = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7,fe80::/10"
+	// RFC 8767 suggests one to three days. An hour rides out an upstream outage while
+	// keeping addresses that may have moved from being served for long.
+	defaultForwardStale = "1h"
 )
 
 // specs lists every setting in the order --help and the README show them.
@@ -83,6 +95,23 @@ var specs = []flagSpec{
 		Usage: "How long the first query for a service waits for its first Consul fetch (keep it under Kong's 2s DNS timeout)."},
 	{Name: "shutdown-timeout", Arg: "duration", Default: "5s",
 		Usage: "On SIGTERM/SIGINT, how long in-flight queries may take to finish."},
+	{Name: "upstream", Arg: "ip[:port],...", Repeat: true, ShownDefault: "the nameservers in /etc/resolv.conf",
+		Usage: "Resolvers that names outside --domain are forwarded to; port 53 unless given, IPv6 as [::1]:53. Repeatable. none forwards nothing but --stub zones; other names are then REFUSED."},
+	{Name: "upstream-strategy", Arg: "name", Default: "sequential",
+		Usage: "Order in which upstreams are asked: sequential (the first is the primary) or random (spreads the load). Either way, upstreams that stopped answering are asked last."},
+	{Name: "upstream-timeout", Arg: "duration", Default: defaultUpstreamTimeout,
+		Usage: "How long an upstream has to answer before the next one is asked too; the first stays in the race. Keep it well under Kong's 2s DNS timeout, so failover happens within one Kong try."},
+	{Name: "allow-recursion", Arg: "cidr,...", Repeat: true, Default: defaultAllowRecursion, ShownDefault: "loopback and private ranges",
+		Usage: "Clients whose queries for names outside --domain are forwarded; others get REFUSED for those names (Consul names are answered for everyone), so srvbridge is never an open resolver. Repeatable; none allows no one. Default: " +
+			strings.ReplaceAll(defaultAllowRecursion, ",", ", ") + "."},
+	{Name: "stub", Arg: "zone=ip[:port][;ip[:port]...]", Repeat: true, ShownDefault: "none",
+		Usage: "Forward a zone to servers of its own instead of the upstreams, such as another Consul domain: --stub 'dc2.example=10.0.0.5:8600;10.0.0.6:8600'. Repeatable; the longest matching zone wins."},
+	{Name: "forward-cache-size", Arg: "n", Default: "10000",
+		Usage: "Most forwarded answers cached; 0 turns the cache, and serving stale answers, off."},
+	{Name: "forward-cache-bytes", Arg: "size", Default: "16MiB",
+		Usage: "Most memory the cached forwarded answers may take: bytes, or a number with KiB, MiB or GiB."},
+	{Name: "forward-stale", Arg: "duration", Default: defaultForwardStale,
+		Usage: "How long past its TTL a cached forwarded answer may still be served, with TTL 30, when no upstream answers (RFC 8767). 0 never serves stale answers."},
 	{Name: "log-level", Arg: "level", Default: "info",
 		Usage: "Log level: debug, info, warn or error."},
 	{Name: "log-format", Arg: "format", Default: "text",

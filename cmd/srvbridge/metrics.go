@@ -37,6 +37,7 @@ type statsSources struct {
 	Queries queryStats
 	Consul  consulStats
 	Cache   cacheStats
+	Forward forwardStats // metrics_forward.go
 }
 
 type buildInfo struct {
@@ -88,6 +89,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descLastContact, descServices, descInstances, descWatches, descBuildInfo} {
 		ch <- d
 	}
+	for _, d := range forwardDescs {
+		ch <- d
+	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -119,6 +123,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descServices, prometheus.GaugeValue, float64(services))
 		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(instances))
 		ch <- prometheus.MustNewConstMetric(descWatches, prometheus.GaugeValue, float64(watches))
+	}
+	if fs := src.Forward; fs != nil {
+		collectForward(ch, fs)
 	}
 }
 

@@ -1,8 +1,8 @@
 package main
 
 // run.go wires the packages together. It is the only file in this command that names
-// health, cache and resolver APIs; the adapters at the bottom map their stats onto the
-// small interfaces metrics.go needs.
+// health, cache, resolver and forward APIs; the adapters at the bottom map their stats
+// onto the small interfaces metrics.go needs.
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver"
+	"github.com/srvbridge/srvbridge/resolver/forward"
 )
 
 func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
@@ -25,6 +26,12 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	client, err := api.NewClient(apiCfg)
 	if err != nil {
 		return fmt.Errorf("consul client for %s: %w", cfg.ConsulAddr, err)
+	}
+	// Before anything starts: an upstream that loops back to us is a configuration
+	// error, and the process exits with it.
+	fwd, err := newForwarder(cfg, logger)
+	if err != nil {
+		return err
 	}
 
 	// Admin first, so that liveness and "why not ready" are visible while Consul is
@@ -68,6 +75,11 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		TTL:         cfg.ServiceTTL,
 		NegativeTTL: cfg.NegativeTTL,
 		Logger:      logger.With("component", "resolver"),
+
+		AllowRecursion: cfg.AllowRecursion,
+	}
+	if fwd != nil { // a nil *Forwarder in the interface would not be a nil Forwarder
+		rcfg.Forwarder = fwd
 	}
 	compiler, err := resolver.NewCompiler(rcfg)
 	if err != nil {
@@ -113,7 +125,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("dns on %s: %w", cfg.DNSAddr, err)
 	}
 	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", dc)
-	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()}})
+	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
+		Forward: forwardStatsOf{srv.Stats(), fwd}})
 	ready.SetCheck(store.Ready)
 
 	var runErr error
@@ -152,6 +165,86 @@ type cacheStatsOf struct{ s *cache.Stats }
 
 func (c cacheStatsOf) Served() (services, instances, watches int64) {
 	return c.s.Services(), c.s.Instances(), c.s.Watches()
+}
+
+// resolvConf is where the default upstreams come from.
+const resolvConf = "/etc/resolv.conf"
+
+// newForwarder builds the forwarder for names outside the domain; nil when there is
+// nothing to forward to, and such names are then REFUSED.
+func newForwarder(cfg Config, logger *slog.Logger) (*forward.Forwarder, error) {
+	ups := cfg.Upstreams
+	if ups == nil && !cfg.NoUpstreams {
+		found, err := forward.ResolvConf(resolvConf)
+		if err != nil {
+			logger.Warn("cannot read the default upstreams; use --upstream", "err", err)
+		}
+		for _, ap := range found {
+			// A host whose resolver is srvbridge itself: forwarding there would loop.
+			if self, err := forward.PointsAtSelf(cfg.DNSAddr, ap); err != nil || self {
+				logger.Warn("ignoring a nameserver of "+resolvConf+" that is srvbridge itself", "nameserver", ap)
+				continue
+			}
+			ups = append(ups, ap)
+		}
+	}
+	if len(ups) == 0 && len(cfg.Stubs) == 0 {
+		logger.Warn("forwarding is off: no upstreams and no stub zones; names outside the domain are answered REFUSED")
+		return nil, nil
+	}
+	strategy, _ := forward.ParseStrategy(cfg.UpstreamStrategy) // validated in parseConfig
+	stubs := make([]forward.Stub, len(cfg.Stubs))
+	for i, s := range cfg.Stubs {
+		stubs[i] = forward.Stub{Zone: s.Zone, Upstreams: s.Servers}
+	}
+	fwd, err := forward.New(forward.Config{
+		Upstreams:    ups,
+		Strategy:     strategy,
+		Timeout:      cfg.UpstreamTimeout,
+		Stubs:        stubs,
+		CacheEntries: cfg.ForwardCacheSize,
+		CacheBytes:   cfg.ForwardCacheBytes,
+		Stale:        cfg.ForwardStale,
+		Listen:       cfg.DNSAddr,
+		Logger:       logger.With("component", "forward"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("forwarding (--upstream, --stub): %w", err)
+	}
+	logger.Info("forwarding names outside the domain", "upstreams", ups, "stub_zones", len(stubs))
+	return fwd, nil
+}
+
+// forwardStatsOf adapts the resolver's and the forwarder's counters to forwardStats;
+// fwd is nil when forwarding is off.
+type forwardStatsOf struct {
+	res *resolver.Stats
+	fwd *forward.Forwarder
+}
+
+func (f forwardStatsOf) Recursion() (forwarded, failed, refused uint64) {
+	return f.res.Forwarded(), f.res.ForwardFailed(), f.res.RefusedRecursion()
+}
+
+func (f forwardStatsOf) Forwarder() (forwarderCounts, bool) {
+	if f.fwd == nil {
+		return forwarderCounts{}, false
+	}
+	st := f.fwd.Stats()
+	entries, bytes := f.fwd.CacheSize()
+	return forwarderCounts{
+		CacheHits: st.CacheHits(), CacheMisses: st.CacheMisses(), CacheEvictions: st.CacheEvictions(),
+		StaleServed: st.StaleServed(), Loops: st.Loops(), CacheEntries: entries, CacheBytes: bytes,
+	}, true
+}
+
+func (f forwardStatsOf) EachUpstream(fn func(upstreamCounts)) {
+	if f.fwd == nil {
+		return
+	}
+	for _, u := range f.fwd.Upstreams() {
+		fn(upstreamCounts(u))
+	}
 }
 
 // stopAdmin is the shutdown for the early exits, before DNS is up.

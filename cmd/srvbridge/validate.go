@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -96,24 +97,33 @@ func parseDomain(r *rawFlag) (string, error) {
 	if d == "" || d == "." {
 		return "", r.errorf("must be a domain such as consul. (the root would swallow every name)")
 	}
+	d, err := domainName(d)
+	if err != nil {
+		return "", r.errorf("%v", err)
+	}
+	return d, nil
+}
+
+// domainName checks a lower-case, non-root name and adds the trailing dot.
+func domainName(d string) (string, error) {
 	if !strings.HasSuffix(d, ".") {
 		d += "."
 	}
 	if len(d) > 254 {
-		return "", r.errorf("longer than 253 characters")
+		return "", errors.New("longer than 253 characters")
 	}
 	for _, label := range strings.Split(strings.TrimSuffix(d, "."), ".") {
 		switch {
 		case label == "":
-			return "", r.errorf("empty label")
+			return "", errors.New("empty label")
 		case len(label) > 63:
-			return "", r.errorf("label %q longer than 63 characters", label)
+			return "", fmt.Errorf("label %q longer than 63 characters", label)
 		case label[0] == '-' || label[len(label)-1] == '-':
-			return "", r.errorf("label %q starts or ends with a hyphen", label)
+			return "", fmt.Errorf("label %q starts or ends with a hyphen", label)
 		}
 		for _, c := range label {
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return "", r.errorf("label %q has character %q (want letters, digits, - or _)", label, c)
+				return "", fmt.Errorf("label %q has character %q (want letters, digits, - or _)", label, c)
 			}
 		}
 	}

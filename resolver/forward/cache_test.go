@@ -68,11 +68,11 @@ func TestCacheReplace(t *testing.T) {
 	for range 5 {
 		c.add("k", msg, ri, now, time.Minute)
 	}
-	_, once := c.size()
-	c2 := newCache(10, 1<<20, 0, &st)
-	c2.add("k", msg, ri, now, time.Minute)
-	if entries, bytes := c.size(); entries != 1 || bytes != once {
-		t.Errorf("5 adds of one key: %d entries, %d bytes; want 1, %d", entries, bytes, once)
+	once := newCache(10, 1<<20, 0, &st)
+	once.add("k", msg, ri, now, time.Minute)
+	_, want := once.size()
+	if entries, bytes := c.size(); entries != 1 || bytes != want {
+		t.Errorf("5 adds of one key: %d entries, %d bytes; want 1, %d", entries, bytes, want)
 	}
 }
 
@@ -94,7 +94,7 @@ func TestCacheExpiryAndStale(t *testing.T) {
 		{1500 * time.Millisecond, true, 299, false},
 		{299*time.Second + 900*time.Millisecond, true, 1, false},
 		{300 * time.Second, false, staleTTL, true},
-		{309 * time.Minute / 30, false, staleTTL, true},
+		{300*time.Second + 9*time.Minute, false, staleTTL, true},
 		{310 * time.Minute, false, 0, false},
 	} {
 		e, fresh := c.get("k", t0.Add(tt.after))

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 )
 
@@ -16,25 +15,29 @@ const maxMsg = 65535
 
 var (
 	errMismatch = errors.New("reply does not match the query")
+	errOversize = errors.New("UDP reply larger than the query allows")
 	aLongAgo    = time.Unix(1, 0)
 )
 
-// udpBufs holds receive buffers: a reply may be as large as a datagram can be.
-var udpBufs = sync.Pool{New: func() any { b := make([]byte, maxMsg); return &b }}
-
 // exchange asks one upstream. Over UDP a reply with TC set is asked again over TCP
 // of the same upstream, and the full reply returned; if TCP fails, the truncated
-// reply is returned and the client retries over TCP itself.
-func exchange(ctx context.Context, addr netip.AddrPort, pkt []byte, qend int, tcp bool) ([]byte, error) {
+// reply is returned and the client retries over TCP itself. maxUDP is the reply size
+// the query asks for (512, or its EDNS size).
+func exchange(ctx context.Context, addr netip.AddrPort, pkt []byte, qend int, tcp bool, maxUDP int) ([]byte, error) {
 	if tcp {
 		return exchangeTCP(ctx, addr, pkt, qend)
 	}
-	reply, err := exchangeUDP(ctx, addr, pkt, qend)
-	if err != nil || binary.BigEndian.Uint16(reply[2:])&flagTC == 0 {
+	reply, err := exchangeUDP(ctx, addr, pkt, qend, maxUDP)
+	oversize := errors.Is(err, errOversize)
+	if err != nil && !oversize || err == nil && binary.BigEndian.Uint16(reply[2:])&flagTC == 0 {
 		return reply, err
 	}
-	if full, err := exchangeTCP(ctx, addr, pkt, qend); err == nil {
+	full, terr := exchangeTCP(ctx, addr, pkt, qend)
+	switch {
+	case terr == nil:
 		return full, nil
+	case oversize:
+		return nil, fmt.Errorf("%w; over TCP: %w", err, terr)
 	}
 	return reply, nil
 }
@@ -43,8 +46,10 @@ func exchange(ctx context.Context, addr netip.AddrPort, pkt []byte, qend int, tc
 // port (the kernel picks it) besides its random ID. The socket is connected: the
 // kernel drops datagrams from any other address, and an ICMP port unreachable ends
 // the wait at once. A datagram that does not match the query is ignored and the wait
-// goes on: it may be a late reply, or a spoofing attempt.
-func exchangeUDP(ctx context.Context, addr netip.AddrPort, pkt []byte, qend int) ([]byte, error) {
+// goes on: it may be a late reply, or a spoofing attempt. The receive buffer is sized
+// to what the query asks for, so a query waiting on a silent upstream holds little
+// memory; a larger reply (the upstream ignored the limit) is asked again over TCP.
+func exchangeUDP(ctx context.Context, addr netip.AddrPort, pkt []byte, qend, maxUDP int) ([]byte, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "udp", addr.String())
 	if err != nil {
@@ -56,17 +61,19 @@ func exchangeUDP(ctx context.Context, addr netip.AddrPort, pkt []byte, qend int)
 	if _, err := c.Write(pkt); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
-	bp := udpBufs.Get().(*[]byte)
-	defer udpBufs.Put(bp)
-	buf := *bp
+	buf := make([]byte, min(maxUDP, maxMsg)+1)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
 			return nil, ctxErr(ctx, err)
 		}
-		if matches(buf[:n], pkt, qend) {
-			return append([]byte(nil), buf[:n]...), nil
+		if !matches(buf[:n], pkt, qend) {
+			continue
 		}
+		if n > maxUDP {
+			return nil, errOversize
+		}
+		return buf[:n:n], nil
 	}
 }
 

@@ -59,7 +59,7 @@ func (f *Forwarder) Forward(ctx context.Context, query []byte, tcp bool, limit i
 	}
 	lk := keyOf(binary.BigEndian.Uint16(pkt), &q)
 	f.inflight.add(lk)
-	reply, failed, err := f.ask(ctx, ups, pkt, q.end, tcp)
+	reply, failed, err := f.ask(ctx, ups, pkt, &q, tcp)
 	f.inflight.remove(lk)
 
 	if reply != nil {
@@ -106,7 +106,7 @@ type attempt struct {
 //
 // It returns the usable reply; else the last SERVFAIL or REFUSED reply, if any; else
 // the last error.
-func (f *Forwarder) ask(ctx context.Context, ups []*upstream, pkt []byte, qend int, tcp bool) (reply, failed []byte, err error) {
+func (f *Forwarder) ask(ctx context.Context, ups []*upstream, pkt []byte, q *question, tcp bool) (reply, failed []byte, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -124,7 +124,7 @@ func (f *Forwarder) ask(ctx context.Context, ups []*upstream, pkt []byte, qend i
 		go func() {
 			defer wg.Done()
 			start := time.Now()
-			a.reply, a.err = exchange(ctx, a.up.addr, pkt, qend, tcp)
+			a.reply, a.err = exchange(ctx, a.up.addr, pkt, q.end, tcp, q.udpSize)
 			a.took = time.Since(start)
 			results <- a
 		}()

@@ -13,8 +13,11 @@ import (
 // Loop protection, in two parts.
 //
 // At start, PointsAtSelf refuses an upstream that is srvbridge's own DNS address:
-// the same IP and port, or any local address on that port when srvbridge listens on
-// all interfaces.
+// the same IP and port, or, when srvbridge listens on all interfaces, an address
+// assigned to one of the host's interfaces (127.0.0.1 and ::1 included) on that port.
+// Other loopback addresses are not assumed to be us: Docker's embedded resolver sits
+// at 127.0.0.11:53 behind a NAT rule in every container, where srvbridge may well
+// listen on :53 itself.
 //
 // At run time, every query in flight upstream is registered under the random ID it
 // was sent with and its question. A query arriving with that same ID and question is
@@ -67,9 +70,9 @@ func PointsAtSelf(listen string, up netip.AddrPort) (bool, error) {
 			return l == ip, nil
 		}
 	}
-	// Listening on every interface (Go listens dual-stack on 0.0.0.0 and ::): any
-	// address of this host reaches us.
-	if ip.IsLoopback() || ip.IsUnspecified() {
+	// Listening on every interface (Go listens dual-stack on 0.0.0.0 and ::): the
+	// host's own addresses reach us.
+	if ip.IsUnspecified() || ip == netip.IPv6Loopback() || ip == netip.AddrFrom4([4]byte{127, 0, 0, 1}) {
 		return true, nil
 	}
 	local, err := localAddrs()

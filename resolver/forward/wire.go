@@ -52,6 +52,8 @@ type question struct {
 	qclass uint16
 	edns   bool
 	do     bool // DNSSEC OK: the client wants signatures
+	// udpSize is the largest UDP reply the query asks for: 512, or its EDNS size.
+	udpSize int
 }
 
 // parseQuery reads a query the resolver has already checked (one question, no
@@ -88,10 +90,12 @@ func parseQuery(pkt []byte) (question, error) {
 	q.qtype = binary.BigEndian.Uint16(pkt[off:])
 	q.qclass = binary.BigEndian.Uint16(pkt[off+2:])
 	q.end = off + 4
+	q.udpSize = 512
 	if rr := pkt[q.end:]; binary.BigEndian.Uint16(pkt[10:]) > 0 && len(rr) >= optLen &&
 		rr[0] == 0 && binary.BigEndian.Uint16(rr[1:]) == typeOPT {
 		q.edns = true
 		q.do = rr[7]&0x80 != 0
+		q.udpSize = max(int(binary.BigEndian.Uint16(rr[3:])), 512)
 	}
 	return q, nil
 }
