@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime"
 	"syscall"
 	"time"
 )
@@ -35,13 +34,16 @@ func main() {
 
 // realMain is main without process globals, so that tests can drive it.
 func realMain(args []string, getenv func(string) string, environ []string, stdout, stderr io.Writer) int {
+	if code, ok := runSubcommand(args, getenv, stdout, stderr); ok {
+		return code
+	}
 	cfg, err := parseConfig(args, getenv)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		writeUsage(stdout)
 		return exitOK
 	case errors.Is(err, errVersion):
-		fmt.Fprintf(stdout, "srvbridge %s (commit %s, %s)\n", version, commit, runtime.Version())
+		fmt.Fprintln(stdout, versionLine())
 		return exitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "srvbridge: %v\n", err)
