@@ -1,0 +1,42 @@
+// Command benchctl is the Go half of the srvbridge benchmark (bench/run.sh is the other
+// half): it registers the synthetic catalog in Consul, derives the dnsperf query file and
+// the equivalent Knot zone from that catalog, checks each server's answers, measures how
+// fast a health flip reaches DNS answers, and turns the recorded runs into the results
+// table, Markdown file and SVG chart.
+//
+// Every subcommand is bounded in time and talks to 127.0.0.0/8 only (the addresses it is
+// given on the command line).
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+var commands = map[string]struct {
+	run  func(args []string) error
+	help string
+}{
+	"ports":    {cmdPorts, "print N free loopback ports (free for both TCP and UDP)"},
+	"register": {cmdRegister, "register N services x M instances in Consul's catalog, plus the flip service"},
+	"gen":      {cmdGen, "read the catalog and write the dnsperf query file and the Knot zone"},
+	"wait":     {cmdWait, "wait until srvbridge's /metrics show the whole catalog served"},
+	"metric":   {cmdMetric, "print the sum of one metric family from srvbridge's /metrics"},
+	"probe":    {cmdProbe, "ask a DNS server a few names and print rcode and section counts"},
+	"prop":     {cmdProp, "flip a TTL check repeatedly and time until each DNS server's answer changes"},
+	"report":   {cmdReport, "turn the recorded runs into the table, the Markdown results and the SVG chart"},
+}
+
+func main() {
+	if len(os.Args) < 2 || commands[os.Args[1]].run == nil {
+		fmt.Fprintln(os.Stderr, "usage: benchctl <command> [flags]")
+		for _, name := range []string{"ports", "register", "gen", "wait", "metric", "probe", "prop", "report"} {
+			fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, commands[name].help)
+		}
+		os.Exit(2)
+	}
+	if err := commands[os.Args[1]].run(os.Args[2:]); err != nil {
+		fmt.Fprintf(os.Stderr, "benchctl %s: %v\n", os.Args[1], err)
+		os.Exit(1)
+	}
+}
