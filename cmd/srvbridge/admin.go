@@ -19,9 +19,29 @@ import (
 // Consul, then the cache's own view) and shutdown turns it off again, so it is a
 // settable gate rather than a fixed function.
 type readiness struct {
-	mu     sync.Mutex
-	check  func() (bool, string)
-	reason string
+	mu       sync.Mutex
+	check    func() (bool, string)
+	reason   string
+	degraded func() (bool, string)
+}
+
+// SetDegraded adds a check whose failure /readyz reports without turning unready:
+// stale answers are still the best answers there are.
+func (r *readiness) SetDegraded(check func() (bool, string)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.degraded = check
+}
+
+// Degraded reports whether answers are stale, and why.
+func (r *readiness) Degraded() (bool, string) {
+	r.mu.Lock()
+	check := r.degraded
+	r.mu.Unlock()
+	if check == nil {
+		return false, ""
+	}
+	return check()
 }
 
 // NotReady makes /readyz answer 503 with reason until SetCheck is called.
@@ -38,7 +58,7 @@ func (r *readiness) SetCheck(check func() (bool, string)) {
 	r.check, r.reason = check, ""
 }
 
-// Ready reports readiness and, when not ready, why.
+// Ready reports readiness and, when not ready or degraded, why.
 func (r *readiness) Ready() (bool, string) {
 	r.mu.Lock()
 	check, reason := r.check, r.reason
@@ -49,7 +69,13 @@ func (r *readiness) Ready() (bool, string) {
 		}
 		return false, reason
 	}
-	return check()
+	ok, reason := check()
+	if ok {
+		if d, why := r.Degraded(); d {
+			return true, "degraded: " + why
+		}
+	}
+	return ok, reason
 }
 
 // newAdminHandler serves the admin endpoints. ready is consulted on every /readyz
@@ -71,6 +97,12 @@ func newAdminHandler(ready func() (bool, string), reg *prometheus.Registry) http
 		if !ok {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			fmt.Fprintf(w, "not ready: %s\n", reason)
+			return
+		}
+		if reason != "" {
+			// Still ready: stale answers beat none. Operators see the why here and
+			// in srvbridge_degraded.
+			fmt.Fprintf(w, "ready (%s)\n", reason)
 			return
 		}
 		io.WriteString(w, "ready\n")

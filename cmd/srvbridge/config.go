@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/srvbridge/srvbridge/resolver"
 )
 
 // Config is the validated configuration. It holds no Consul credentials: those stay in
@@ -42,6 +44,16 @@ type Config struct {
 	ForwardCacheSize  int
 	ForwardCacheBytes int64
 	ForwardStale      time.Duration
+
+	// Answers (see config_dns.go).
+	ServiceTTLs    resolver.TTLs
+	AltDomain      string
+	MaxUDPSize     uint16
+	UDPSockets     int
+	NoHealthy      string
+	PanicThreshold int
+	MaxStale       time.Duration
+	StateFile      string
 }
 
 // StubZone is a zone forwarded to servers of its own.
@@ -189,6 +201,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.ForwardCacheSize, err = parseNonNegativeInt(raw["forward-cache-size"]); return err },
 		func() error { c.ForwardCacheBytes, err = parseBytes(raw["forward-cache-bytes"]); return err },
 		func() error { c.ForwardStale, err = parseSeconds(raw["forward-stale"]); return err },
+		func() error { return parseAnswerSettings(&c, raw) },
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {

@@ -43,6 +43,9 @@ func defaultConfig() Config {
 		ForwardCacheSize:  10000,
 		ForwardCacheBytes: 16 << 20,
 		ForwardStale:      time.Hour,
+
+		MaxUDPSize: 1232,
+		NoHealthy:  "nxdomain",
 	}
 }
 

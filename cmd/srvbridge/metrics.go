@@ -38,6 +38,7 @@ type statsSources struct {
 	Consul  consulStats
 	Cache   cacheStats
 	Forward forwardStats // metrics_forward.go
+	Answers answerStats  // metrics_answers.go
 }
 
 type buildInfo struct {
@@ -92,6 +93,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range forwardDescs {
 		ch <- d
 	}
+	for _, d := range answerDescs {
+		ch <- d
+	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -126,6 +130,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if fs := src.Forward; fs != nil {
 		collectForward(ch, fs)
+	}
+	if as := src.Answers; as != nil {
+		collectAnswers(ch, as)
 	}
 }
 

@@ -55,15 +55,35 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	coll.SetSources(statsSources{Consul: consul})
 
 	var dc string
-	err = retry(ctx, 250*time.Millisecond, 10*time.Second, func(ctx context.Context) error {
+	// With a state file, an unreachable Consul at start is not a reason to wait:
+	// the first failure loads the saved view and stops the retries.
+	var warm *cache.State
+	dcCtx, stopRetry := context.WithCancel(ctx)
+	defer stopRetry()
+	err = retry(dcCtx, 250*time.Millisecond, 10*time.Second, func(ctx context.Context) error {
 		var err error
 		dc, err = watcher.LocalDatacenter(ctx)
 		return err
 	}, func(err error, wait time.Duration) {
 		ready.NotReady("cannot reach Consul: " + err.Error())
 		logger.Warn("cannot reach Consul, retrying", "err", err, "retry_in", wait)
+		if cfg.StateFile != "" && warm == nil {
+			st, serr := cache.ReadState(cfg.StateFile)
+			if serr != nil {
+				logger.Warn("state file not used", "err", serr)
+				return
+			}
+			warm = &st
+			stopRetry()
+		}
 	})
-	if err != nil { // signalled before Consul ever answered
+	switch {
+	case err == nil:
+	case warm != nil && ctx.Err() == nil:
+		dc = warm.LocalDC
+		logger.Warn("serving the saved state until Consul answers", "state_file", cfg.StateFile,
+			"saved_at", warm.SavedAt, "datacenter", dc)
+	default: // signalled before Consul ever answered
 		stopAdmin(cfg, logger, admin)
 		return nil
 	}
@@ -73,6 +93,10 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Addr:        cfg.DNSAddr,
 		Domain:      cfg.Domain,
 		TTL:         cfg.ServiceTTL,
+		TTLs:        cfg.ServiceTTLs,
+		AltDomain:   cfg.AltDomain,
+		MaxUDPSize:  cfg.MaxUDPSize,
+		UDPSockets:  cfg.UDPSockets,
 		NegativeTTL: cfg.NegativeTTL,
 		Logger:      logger.With("component", "resolver"),
 
@@ -92,11 +116,20 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		MaxServices:  cfg.MaxServices,
 		IdleTimeout:  cfg.IdleTimeout,
 		AwaitTimeout: cfg.AwaitTimeout,
+		Policy:       cache.Policy{NoHealthy: cfg.NoHealthy, PanicPercent: cfg.PanicThreshold},
+		MaxStale:     cfg.MaxStale,
+		Outage:       watcher.Stats().Outage,
+		StateFile:    cfg.StateFile,
 		Logger:       logger.With("component", "cache"),
 	})
 	if err != nil {
 		stopAdmin(cfg, logger, admin)
 		return fmt.Errorf("cache: %w", err)
+	}
+	if warm != nil {
+		if err := store.Restore(*warm); err != nil {
+			logger.Warn("state file not used", "state_file", cfg.StateFile, "err", err)
+		}
 	}
 
 	// The store gets its own context: queries still in flight when the signal arrives
@@ -126,8 +159,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", dc)
 	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
-		Forward: forwardStatsOf{srv.Stats(), fwd}})
+		Forward: forwardStatsOf{srv.Stats(), fwd}, Answers: answerStatsOf{srv.Stats(), watcher.Stats(), store}})
 	ready.SetCheck(store.Ready)
+	ready.SetDegraded(func() (bool, string) { return degraded(store, watcher.Stats()) })
 
 	var runErr error
 	select {

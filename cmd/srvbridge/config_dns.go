@@ -1,0 +1,57 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/resolver"
+)
+
+// parseAnswerSettings reads the settings that shape answers and their staleness.
+func parseAnswerSettings(c *Config, raw map[string]*rawFlag) error {
+	var err error
+	if r := raw["service-ttls"]; strings.TrimSpace(r.value) != "" {
+		if c.ServiceTTLs, err = resolver.ParseTTLs(r.value); err != nil {
+			return r.errorf("%v", err)
+		}
+	}
+	if r := raw["alt-domain"]; strings.TrimSpace(r.value) != "" {
+		if c.AltDomain, err = parseDomain(r); err != nil {
+			return err
+		}
+		if c.AltDomain == c.Domain {
+			return r.errorf("is the same as --domain")
+		}
+	}
+	r := raw["max-udp-size"]
+	n, err := strconv.Atoi(strings.TrimSpace(r.value))
+	if err != nil || n < 512 || n > 65535 {
+		return r.errorf("want a number of bytes from 512 to 65535")
+	}
+	c.MaxUDPSize = uint16(n)
+	if c.UDPSockets, err = parseNonNegativeInt(raw["udp-sockets"]); err != nil {
+		return err
+	}
+	if c.UDPSockets > 1024 {
+		return raw["udp-sockets"].errorf("at most 1024")
+	}
+	r = raw["no-healthy"]
+	c.NoHealthy = strings.ToLower(strings.TrimSpace(r.value))
+	r = raw["panic-threshold"]
+	if c.PanicThreshold, err = strconv.Atoi(strings.TrimSpace(r.value)); err != nil {
+		return r.errorf("want a whole percentage from 0 to 100")
+	}
+	p := cache.Policy{NoHealthy: c.NoHealthy, PanicPercent: c.PanicThreshold}
+	if err := p.Validate(); err != nil {
+		if p.PanicPercent < 0 || p.PanicPercent > 100 {
+			return r.errorf("want a whole percentage from 0 to 100")
+		}
+		return raw["no-healthy"].errorf("want nxdomain, nodata or all")
+	}
+	if c.MaxStale, err = parseSeconds(raw["max-stale"]); err != nil {
+		return err
+	}
+	c.StateFile = strings.TrimSpace(raw["state-file"].value)
+	return nil
+}

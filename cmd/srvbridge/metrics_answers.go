@@ -1,0 +1,82 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/resolver"
+)
+
+// answerStats is what the answer-side metrics read at scrape time.
+type answerStats interface {
+	EachFallback(func(policy string, n uint64))
+	Truncated() uint64
+	SlowPath() uint64
+	Overloaded() uint64
+	Dropped() uint64
+	StaleSeconds() float64
+	Degraded() bool
+}
+
+var (
+	descFallback = prometheus.NewDesc("srvbridge_fallback_answers_total",
+		"Answers given under a no-healthy policy or the panic threshold, by policy.", []string{"policy"}, nil)
+	descTruncated = prometheus.NewDesc("srvbridge_dns_truncated_total",
+		"Replies sent with TC set because the answers did not fit the client's size.", nil, nil)
+	descSlowPath = prometheus.NewDesc("srvbridge_dns_first_fetch_waits_total",
+		"Queries that waited for a service's first fetch from Consul.", nil, nil)
+	descOverloaded = prometheus.NewDesc("srvbridge_dns_overload_servfail_total",
+		"Queries answered SERVFAIL at once because too many were already waiting.", nil, nil)
+	descDropped = prometheus.NewDesc("srvbridge_dns_dropped_total",
+		"Packets that got no reply: responses and packets shorter than a DNS header.", nil, nil)
+	descStale = prometheus.NewDesc("srvbridge_consul_stale_seconds",
+		"How long Consul has been unreachable while answers are served from the last known data; 0 while it answers.", nil, nil)
+	descDegraded = prometheus.NewDesc("srvbridge_degraded",
+		"1 while answers come from stale data (a Consul outage, or a state file read at start), else 0.", nil, nil)
+
+	answerDescs = []*prometheus.Desc{descFallback, descTruncated, descSlowPath, descOverloaded,
+		descDropped, descStale, descDegraded}
+)
+
+func collectAnswers(ch chan<- prometheus.Metric, a answerStats) {
+	a.EachFallback(func(policy string, n uint64) {
+		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.CounterValue, float64(n), policy)
+	})
+	ch <- prometheus.MustNewConstMetric(descTruncated, prometheus.CounterValue, float64(a.Truncated()))
+	ch <- prometheus.MustNewConstMetric(descSlowPath, prometheus.CounterValue, float64(a.SlowPath()))
+	ch <- prometheus.MustNewConstMetric(descOverloaded, prometheus.CounterValue, float64(a.Overloaded()))
+	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(a.Dropped()))
+	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, a.StaleSeconds())
+	deg := 0.0
+	if a.Degraded() {
+		deg = 1
+	}
+	ch <- prometheus.MustNewConstMetric(descDegraded, prometheus.GaugeValue, deg)
+}
+
+// answerStatsOf adapts the resolver's, watcher's and store's counters.
+type answerStatsOf struct {
+	*resolver.Stats
+	consul *health.Stats
+	store  *cache.Store[*resolver.Answers]
+}
+
+func (a answerStatsOf) StaleSeconds() float64 { return a.consul.Outage().Seconds() }
+
+func (a answerStatsOf) Degraded() bool {
+	d, _ := degraded(a.store, a.consul)
+	return d
+}
+
+// degraded says whether answers are served from stale data, and why: /readyz stays
+// 200 then (the answers are still the best there are), but reports it.
+func degraded(store *cache.Store[*resolver.Answers], consul *health.Stats) (bool, string) {
+	if d, why := store.Degraded(); d {
+		return true, why
+	}
+	if out := consul.Outage(); out > 0 {
+		return true, "Consul unreachable for " + out.Round(1e9).String() + "; serving the last known answers"
+	}
+	return false, ""
+}
