@@ -13,6 +13,7 @@ import (
 // Source is where service data comes from: health.Watcher in production. Each method
 // blocks, calling out with every new state, until ctx is cancelled.
 type Source interface {
+	LocalDatacenter(ctx context.Context) (string, error)
 	Datacenters(ctx context.Context) ([]string, error)
 	WatchCatalog(ctx context.Context, dc string, out func(health.Catalog)) error
 	WatchService(ctx context.Context, dc, name string, out func(health.Update)) error

@@ -39,7 +39,7 @@ func (s *Store[C]) applyNodes(dc string, n health.Nodes) {
 func (s *Store[C]) LookupNode(dc, name []byte) (*health.Node, Result) {
 	snap := s.snap.Load()
 	v := snap.local
-	if len(dc) != 0 && string(dc) != s.localDC {
+	if len(dc) != 0 && string(dc) != snap.localDC {
 		v = snap.dcs[string(dc)]
 		if v == nil {
 			if snap.knownRead && !snap.known[string(dc)] {
@@ -49,7 +49,7 @@ func (s *Store[C]) LookupNode(dc, name []byte) (*health.Node, Result) {
 		}
 	}
 	if v == nil || !v.nodesRead {
-		if len(dc) != 0 && string(dc) != s.localDC {
+		if len(dc) != 0 && string(dc) != snap.localDC {
 			return nil, Miss
 		}
 		return nil, NotReady

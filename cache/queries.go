@@ -106,7 +106,7 @@ func (s *Store[C]) executeQuery(dc, name string) {
 		e.svc = &Service{Name: r.Service, Datacenter: r.Datacenter, Instances: insts, All: r.Instances,
 			Updated: now, Fallback: fb, TTL: r.TTL}
 		if e.svc.Datacenter == "" {
-			e.svc.Datacenter = s.localDC
+			e.svc.Datacenter = s.local()
 		}
 		var prev C
 		if old := (*s.q.m.Load())[dc][name]; old != nil && old.result == Hit {

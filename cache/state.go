@@ -39,7 +39,7 @@ var ErrForeignState = errors.New("not a srvbridge state file")
 // Snapshot returns the current view as a State.
 func (s *Store[C]) Snapshot() State {
 	snap := s.snap.Load()
-	st := State{Format: stateFormat, LocalDC: s.localDC, SavedAt: time.Now().UTC()}
+	st := State{Format: stateFormat, LocalDC: s.local(), SavedAt: time.Now().UTC()}
 	for _, v := range snap.dcs {
 		if !v.servicesRead {
 			continue
@@ -66,8 +66,12 @@ func (s *Store[C]) Restore(st State) error {
 	if st.Format != stateFormat {
 		return ErrForeignState
 	}
-	if !strings.EqualFold(st.LocalDC, s.localDC) {
-		return fmt.Errorf("state is for datacenter %q, not %q", st.LocalDC, s.localDC)
+	if st.LocalDC == "" {
+		return fmt.Errorf("state names no local datacenter")
+	}
+	s.setLocal(st.LocalDC) // a no-op when Consul already said
+	if !strings.EqualFold(st.LocalDC, s.local()) {
+		return fmt.Errorf("state is for datacenter %q, not %q", st.LocalDC, s.local())
 	}
 	for _, cs := range st.Catalogs {
 		dc := strings.ToLower(cs.Datacenter)
@@ -90,7 +94,7 @@ func (s *Store[C]) Restore(st State) error {
 			s.applyService(sl, gen, health.Update{Service: name, Datacenter: dc, Instances: insts})
 			if !sl.watching() {
 				// Keeps the saved answer until Consul answers, then replaces it.
-				s.startWatchLocked(sl, !(s.cfg.Prefetch && dc == s.localDC))
+				s.startWatchLocked(sl, !(s.cfg.Prefetch && dc == s.local()))
 			}
 		}
 		s.mu.Unlock()

@@ -71,11 +71,11 @@ func TestStateFileWarmStart(t *testing.T) {
 		if _, r := s2.Lookup(nil, []byte("web")); r != NoService {
 			return fmt.Errorf("web still %v", r)
 		}
+		if deg, why := s2.Degraded(); deg {
+			return fmt.Errorf("still degraded: %s", why)
+		}
 		return nil
 	})
-	if deg, _ := s2.Degraded(); deg {
-		t.Error("still degraded after reading Consul")
-	}
 }
 
 func TestStateFileRejectsForeignFiles(t *testing.T) {

@@ -18,7 +18,8 @@ import (
 
 // Config bounds and shapes the store.
 type Config struct {
-	// LocalDC is the datacenter of names that carry none.
+	// LocalDC is the datacenter of names that carry none; empty asks Consul when
+	// Run starts (and a restored state file may name it first).
 	LocalDC string
 	// Prefetch watches every service of the local datacenter from the start, instead
 	// of on first query. Prefetched watches are not evicted.
@@ -84,7 +85,6 @@ type Store[C any] struct {
 	src     Source
 	compile func(prev C, svc *Service) C
 	log     *slog.Logger
-	localDC string
 
 	snap atomic.Pointer[snapshot[C]]
 
@@ -105,9 +105,12 @@ type Store[C any] struct {
 }
 
 type snapshot[C any] struct {
-	local *dcView[C]
-	dcs   map[string]*dcView[C] // lower-case name → view; the local one included
-	known map[string]bool       // datacenters Consul reported
+	// localDC is the datacenter of names that carry none; "" until Consul (or a
+	// state file) said which it is.
+	localDC string
+	local   *dcView[C]
+	dcs     map[string]*dcView[C] // lower-case name → view; the local one included
+	known   map[string]bool       // datacenters Consul reported
 	// knownRead is false until the datacenter list was read once; until then an
 	// unlisted datacenter may still exist.
 	knownRead bool
@@ -127,9 +130,6 @@ type dcView[C any] struct {
 // New returns a store; call Run to start watching.
 func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*Store[C], error) {
 	cfg.withDefaults()
-	if cfg.LocalDC == "" {
-		return nil, errors.New("cache: local datacenter is required")
-	}
 	if cfg.MaxStale > 0 && cfg.Outage == nil {
 		return nil, errors.New("cache: MaxStale needs Outage")
 	}
@@ -141,7 +141,6 @@ func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*
 		src:       src,
 		compile:   compile,
 		log:       cfg.Logger,
-		localDC:   strings.ToLower(cfg.LocalDC),
 		pendingDC: map[string]chan struct{}{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -160,10 +159,10 @@ func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*
 	if err := s.q.init(cfg.MaxQueries); err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	s.snap.Store(&snapshot[C]{
-		dcs:   map[string]*dcView[C]{},
-		known: map[string]bool{s.localDC: true},
-	})
+	s.snap.Store(&snapshot[C]{dcs: map[string]*dcView[C]{}, known: map[string]bool{}})
+	if cfg.LocalDC != "" {
+		s.setLocal(cfg.LocalDC)
+	}
 	startClock()
 	return s, nil
 }
@@ -174,12 +173,15 @@ func (s *Store[C]) Run(ctx context.Context) error {
 		<-ctx.Done()
 		s.cancel()
 	}()
+	if !s.resolveLocal() {
+		return nil
+	}
 	go s.refreshDatacentersLoop()
 	go s.sweepLoop()
 	if s.cfg.StateFile != "" {
 		go s.persistLoop(s.cfg.StateFile, s.cfg.StateEvery)
 	}
-	s.watchCatalog(s.localDC)
+	s.watchCatalog(s.local())
 	<-s.ctx.Done()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -193,14 +195,20 @@ func (s *Store[C]) Run(ctx context.Context) error {
 
 // Ready reports whether the local catalog has been read at least once.
 func (s *Store[C]) Ready() (bool, string) {
-	if v := s.snap.Load().local; v == nil || !v.servicesRead {
+	snap := s.snap.Load()
+	if snap.localDC == "" {
+		return false, "cannot reach Consul: the local datacenter is not known yet"
+	}
+	if v := snap.local; v == nil || !v.servicesRead {
 		return false, "waiting for the first catalog read from Consul"
 	}
 	return true, ""
 }
 
 // LocalDatacenter is the datacenter of names that carry none.
-func (s *Store[C]) LocalDatacenter() string { return s.localDC }
+func (s *Store[C]) LocalDatacenter() string { return s.local() }
+
+func (s *Store[C]) local() string { return s.snap.Load().localDC }
 
 // Lookup is the per-query read: lock-free and allocation-free. dc and name must be
 // lower case; an empty dc means the local one.
@@ -208,7 +216,7 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 	var zero C
 	snap := s.snap.Load()
 	v := snap.local
-	if len(dc) != 0 && string(dc) != s.localDC {
+	if len(dc) != 0 && string(dc) != snap.localDC {
 		v = snap.dcs[string(dc)]
 		if v == nil {
 			if snap.knownRead && !snap.known[string(dc)] {
@@ -218,7 +226,7 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 		}
 	}
 	if v == nil || !v.servicesRead {
-		if len(dc) != 0 && string(dc) != s.localDC {
+		if len(dc) != 0 && string(dc) != snap.localDC {
 			return zero, Miss
 		}
 		return zero, NotReady
@@ -269,7 +277,7 @@ func (s *Store[C]) Await(ctx context.Context, dc, name string) (C, Result) {
 // prepare starts the watch a Miss needs and returns what to wait for, or nil when
 // waiting cannot help.
 func (s *Store[C]) prepare(dc, name string) <-chan struct{} {
-	if dc == s.localDC {
+	if dc == s.local() {
 		dc = ""
 	}
 	if dc != "" && !s.snap.Load().known[dc] {
@@ -325,7 +333,7 @@ func (s *Store[C]) watchCatalog(dc string) {
 	go func() {
 		err := s.src.WatchCatalog(s.ctx, dc, func(c health.Catalog) {
 			s.applyCatalog(dc, c)
-			if dc == s.localDC {
+			if dc == s.local() {
 				s.readFromConsul.Store(true)
 			}
 		})
@@ -378,7 +386,7 @@ func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 		close(ch)
 		delete(s.pendingDC, dc)
 	}
-	if s.cfg.Prefetch && dc == s.localDC {
+	if s.cfg.Prefetch && dc == s.local() {
 		for _, sl := range svcs {
 			if !sl.watching() {
 				s.startWatchLocked(sl, false)
@@ -389,12 +397,12 @@ func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 
 // install publishes a new view of one datacenter. s.mu must be held.
 func (s *Store[C]) install(old *snapshot[C], view *dcView[C]) {
-	next := &snapshot[C]{local: old.local, dcs: make(map[string]*dcView[C], len(old.dcs)+1), known: old.known, knownRead: old.knownRead}
+	next := &snapshot[C]{localDC: old.localDC, local: old.local, dcs: make(map[string]*dcView[C], len(old.dcs)+1), known: old.known, knownRead: old.knownRead}
 	for k, v := range old.dcs {
 		next.dcs[k] = v
 	}
 	next.dcs[view.name] = view
-	if view.name == s.localDC {
+	if view.name == old.localDC {
 		next.local = view
 	}
 	s.snap.Store(next)
@@ -471,3 +479,42 @@ func (s *Store[C]) applyService(sl *slot[C], gen uint64, u health.Update) {
 
 // Stats returns the store's counters.
 func (s *Store[C]) Stats() *Stats { return &s.stats }
+
+// resolveLocal asks Consul for the local datacenter unless it is known already,
+// retrying with backoff until it answers or the store stops. Until then names in
+// the local datacenter are not ready (SERVFAIL) and forwarding works as usual.
+func (s *Store[C]) resolveLocal() bool {
+	wait := 250 * time.Millisecond
+	for s.local() == "" {
+		dc, err := s.src.LocalDatacenter(s.ctx)
+		if err == nil {
+			s.setLocal(dc)
+			break
+		}
+		s.log.Warn("cannot reach Consul to learn the local datacenter", "err", err, "retry_in", wait)
+		select {
+		case <-s.ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+	return true
+}
+
+// setLocal names the local datacenter, once.
+func (s *Store[C]) setLocal(dc string) {
+	dc = strings.ToLower(dc)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	if old.localDC != "" {
+		return
+	}
+	known := make(map[string]bool, len(old.known)+1)
+	for k, v := range old.known {
+		known[k] = v
+	}
+	known[dc] = true
+	s.snap.Store(&snapshot[C]{localDC: dc, local: old.dcs[dc], dcs: old.dcs, known: known, knownRead: old.knownRead})
+}

@@ -34,7 +34,7 @@ func (s *Store[C]) sweep(now int64) {
 				sl.seenUsed = used
 				s.onDemand.Get(sl)
 			}
-			prefetched := s.cfg.Prefetch && sl.dc == s.localDC
+			prefetched := s.cfg.Prefetch && sl.dc == s.local()
 			if !prefetched && now-used >= idle {
 				s.stats.idle.Add(1)
 				s.stopWatchLocked(sl)
@@ -74,14 +74,16 @@ func (s *Store[C]) refreshDatacenters() {
 		return
 	}
 	known := make(map[string]bool, len(dcs)+1)
-	known[s.localDC] = true
 	for _, dc := range dcs {
 		known[strings.ToLower(dc)] = true
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.snap.Load()
-	s.snap.Store(&snapshot[C]{local: old.local, dcs: old.dcs, known: known, knownRead: true})
+	if old.localDC != "" {
+		known[old.localDC] = true
+	}
+	s.snap.Store(&snapshot[C]{localDC: old.localDC, local: old.local, dcs: old.dcs, known: known, knownRead: true})
 }
 
 var dcMinInterval = 5 * time.Second

@@ -54,38 +54,24 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	consul := healthStats{watcher.Stats()}
 	coll.SetSources(statsSources{Consul: consul})
 
+	// DNS starts whether or not Consul answers: names outside the Consul domain are
+	// forwarded regardless, and Consul names get SERVFAIL until the catalog is read
+	// (or, with a state file, the saved answers). One quick try tells which.
 	var dc string
-	// With a state file, an unreachable Consul at start is not a reason to wait:
-	// the first failure loads the saved view and stops the retries.
 	var warm *cache.State
-	dcCtx, stopRetry := context.WithCancel(ctx)
-	defer stopRetry()
-	err = retry(dcCtx, 250*time.Millisecond, 10*time.Second, func(ctx context.Context) error {
-		var err error
-		dc, err = watcher.LocalDatacenter(ctx)
-		return err
-	}, func(err error, wait time.Duration) {
+	tryCtx, cancelTry := context.WithTimeout(ctx, 2*time.Second)
+	dc, err = watcher.LocalDatacenter(tryCtx)
+	cancelTry()
+	if err != nil {
 		ready.NotReady("cannot reach Consul: " + err.Error())
-		logger.Warn("cannot reach Consul, retrying", "err", err, "retry_in", wait)
-		if cfg.StateFile != "" && warm == nil {
-			st, serr := cache.ReadState(cfg.StateFile)
-			if serr != nil {
+		logger.Warn("cannot reach Consul; will keep trying", "err", err)
+		if cfg.StateFile != "" {
+			if st, serr := cache.ReadState(cfg.StateFile); serr != nil {
 				logger.Warn("state file not used", "err", serr)
-				return
+			} else {
+				warm = &st
 			}
-			warm = &st
-			stopRetry()
 		}
-	})
-	switch {
-	case err == nil:
-	case warm != nil && ctx.Err() == nil:
-		dc = warm.LocalDC
-		logger.Warn("serving the saved state until Consul answers", "state_file", cfg.StateFile,
-			"saved_at", warm.SavedAt, "datacenter", dc)
-	default: // signalled before Consul ever answered
-		stopAdmin(cfg, logger, admin)
-		return nil
 	}
 	ready.NotReady("reading the Consul catalog")
 
@@ -129,6 +115,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if warm != nil {
 		if err := store.Restore(*warm); err != nil {
 			logger.Warn("state file not used", "state_file", cfg.StateFile, "err", err)
+		} else {
+			logger.Warn("serving the saved state until Consul answers", "state_file", cfg.StateFile,
+				"saved_at", warm.SavedAt, "datacenter", warm.LocalDC)
 		}
 	}
 
@@ -157,7 +146,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		shutdown(cfg.ShutdownTimeout, logger, stopStoreStep, stopStep{"admin http", admin.Shutdown})
 		return fmt.Errorf("dns on %s: %w", cfg.DNSAddr, err)
 	}
-	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", dc)
+	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", store.LocalDatacenter())
 	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
 		Forward: forwardStatsOf{srv.Stats(), fwd}, Answers: answerStatsOf{srv.Stats(), watcher.Stats(), store}})
 	ready.SetCheck(store.Ready)

@@ -96,6 +96,13 @@ func Launch(t testing.TB, consulAddr string, flags ...string) *Bridge {
 	if err != nil {
 		t.Fatalf("bridgetest: %v", err)
 	}
+	return LaunchAt(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), consulAddr, flags...)
+}
+
+// LaunchAt runs srvbridge answering DNS on dnsAddr, which another srvbridge may
+// share (SO_REUSEPORT), without waiting for it to become ready.
+func LaunchAt(t testing.TB, dnsAddr, consulAddr string, flags ...string) *Bridge {
+	t.Helper()
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("bridgetest: %v", err)
@@ -103,7 +110,7 @@ func Launch(t testing.TB, consulAddr string, flags ...string) *Bridge {
 	httpAddr := hl.Addr().String()
 	hl.Close()
 	b := &Bridge{
-		DNSAddr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		DNSAddr:  dnsAddr,
 		HTTPAddr: httpAddr,
 		logs:     &lockedBuffer{},
 		exited:   make(chan struct{}),
