@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/internal/bridgetest"
+	"github.com/srvbridge/srvbridge/internal/consultest"
+)
+
+// TestRandomNameFlood: 200 000 made-up service names cost Consul nothing beyond the
+// watches already running, and srvbridge's memory stays bounded.
+func TestRandomNameFlood(t *testing.T) {
+	a := consultest.Start(t)
+	threeWeb(t, a)
+	b := bridgetest.Start(t, a.HTTPAddr)
+	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	before := metrics(t, b)
+
+	const total, workers = 200000, 4
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	nx := 0
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("udp", b.DNSAddr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			buf := make([]byte, 512)
+			got := 0
+			for i := 0; i < total/workers; i++ {
+				m := new(dns.Msg)
+				m.SetQuestion(fmt.Sprintf("junk-%x.service.consul.", rand.Uint64()), dns.TypeSRV)
+				pkt, _ := m.Pack()
+				c.SetDeadline(time.Now().Add(time.Second))
+				if _, err := c.Write(pkt); err != nil {
+					continue
+				}
+				n, err := c.Read(buf)
+				if err == nil && n >= 12 && buf[3]&0xF == dns.RcodeNameError {
+					got++
+				}
+			}
+			mu.Lock()
+			nx += got
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	after := metrics(t, b)
+	t.Logf("%d names in %v, %d NXDOMAIN; RSS %.1f MiB before, %.1f MiB after", total, time.Since(start), nx,
+		before["process_resident_memory_bytes"]/(1<<20), after["process_resident_memory_bytes"]/(1<<20))
+	if nx < total*99/100 {
+		t.Errorf("only %d of %d junk names answered NXDOMAIN", nx, total)
+	}
+	for _, k := range []string{`srvbridge_consul_requests_total{kind="service"}`, `srvbridge_consul_requests_total{kind="query"}`} {
+		if after[k] != before[k] {
+			t.Errorf("%s moved from %v to %v during the flood", k, before[k], after[k])
+		}
+	}
+	if w := after["srvbridge_watches_active"]; w != 1 {
+		t.Errorf("%v watches after the flood, want 1", w)
+	}
+	// The bound: junk names leave nothing behind, so memory is what the process had
+	// plus buffers, far below this.
+	const bound = 64 << 20
+	if rss := after["process_resident_memory_bytes"]; rss > bound {
+		t.Errorf("RSS %.1f MiB after the flood, bound %d MiB", rss/(1<<20), bound>>20)
+	}
+}
+
+// metrics reads /metrics into name{labels} → value.
+func metrics(t *testing.T, b *bridgetest.Bridge) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + b.HTTPAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		if i < 0 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
+			out[line[:i]] = v
+		}
+	}
+	return out
+}
