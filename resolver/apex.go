@@ -33,7 +33,10 @@ func (s *Server) apexTemplate(z *zone, k variantKey) []byte {
 	case typeSOA:
 		r.Answer = []dnsmsg.Record{s.comp.soa(name)}
 	case typeNS:
-		r.Answer = []dnsmsg.Record{{Type: dnsmsg.TypeNS, Name: name, TTL: s.cfg.TTL, Target: "ns." + name}}
+		r.Answer = []dnsmsg.Record{{Type: dnsmsg.TypeNS, Name: name, TTL: s.cfg.TTL, Target: s.cfg.NSName}}
+		for _, ip := range s.cfg.NSAddrs {
+			r.Additional = append(r.Additional, addrRecord(s.cfg.NSName, ip, s.cfg.TTL))
+		}
 	}
 	packed, err := dnsmsg.Pack(r)
 	if err != nil {
@@ -47,4 +50,18 @@ func (s *Server) apexTemplate(z *zone, k variantKey) []byte {
 	m[k] = packed.Wire
 	a.tpls.Store(&m)
 	return packed.Wire
+}
+
+// nameServer answers A and AAAA for the NS name with srvbridge's own addresses.
+func (s *Server) nameServer(q *query, p *parsed, out []byte, tcp bool, st *shard) ([]byte, outcome) {
+	r := s.newReply(q, tcp)
+	for _, ip := range s.cfg.NSAddrs {
+		if q.qtype == typeANY || (q.qtype == typeA) == ip.Is4() && (q.qtype == typeA || q.qtype == typeAAAA) {
+			r.Answer = append(r.Answer, addrRecord(r.Name, ip, s.cfg.TTL))
+		}
+	}
+	if len(r.Answer) == 0 {
+		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeSuccess))
+	}
+	return s.packed(q, r, out, st)
 }

@@ -25,6 +25,10 @@ type Config struct {
 	TTLs TTLs
 	// NegativeTTL is the SOA minimum and the TTL of negative answers.
 	NegativeTTL uint32
+	// NSName is the name the apex NS record gives (default ns.<domain>); NSAddrs,
+	// srvbridge's own addresses, are its glue and what NSName answers.
+	NSName  string
+	NSAddrs []netip.Addr
 	// MaxUDPSize caps the EDNS buffer size we honour and advertise.
 	MaxUDPSize uint16
 	// UDPSockets is how many UDP sockets share the address (SO_REUSEPORT), each
@@ -69,6 +73,11 @@ func (c *Config) normalize() error {
 		if c.AltDomain == c.Domain {
 			return fmt.Errorf("alt domain %q is the domain", c.AltDomain)
 		}
+	}
+	if c.NSName == "" {
+		c.NSName = "ns." + c.Domain
+	} else if c.NSName, err = fqdn(c.NSName); err != nil {
+		return fmt.Errorf("ns name: %w", err)
 	}
 	if c.MaxUDPSize == 0 {
 		c.MaxUDPSize = 1232

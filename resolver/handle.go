@@ -82,6 +82,9 @@ func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) 
 		a, res := s.store.LookupQuery(p.dc, p.svc)
 		return s.fromAnswers(q, &p, a, res, out, tcp, st)
 	}
+	if string(q.name) == s.cfg.NSName {
+		return s.nameServer(q, &p, out, tcp, st)
+	}
 	return s.count(st, q.qtype, s.negative(out, q, &p, dnsmsg.RcodeNXDomain))
 }
 

@@ -48,6 +48,8 @@ type Config struct {
 	// Answers (see config_dns.go).
 	ServiceTTLs    resolver.TTLs
 	AltDomain      string
+	NSName         string
+	NSAddrs        []netip.Addr
 	MaxUDPSize     uint16
 	UDPSockets     int
 	NoHealthy      string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -22,6 +23,20 @@ func parseAnswerSettings(c *Config, raw map[string]*rawFlag) error {
 		}
 		if c.AltDomain == c.Domain {
 			return r.errorf("is the same as --domain")
+		}
+	}
+	if r := raw["ns-name"]; strings.TrimSpace(r.value) != "" {
+		if c.NSName, err = parseDomain(r); err != nil {
+			return err
+		}
+	}
+	if r := raw["ns-address"]; strings.TrimSpace(r.value) != "" {
+		for _, f := range strings.Split(r.value, ",") {
+			ip, err := netip.ParseAddr(strings.TrimSpace(f))
+			if err != nil {
+				return r.errorf("%q is not an IP address", strings.TrimSpace(f))
+			}
+			c.NSAddrs = append(c.NSAddrs, ip.Unmap())
 		}
 	}
 	r := raw["max-udp-size"]

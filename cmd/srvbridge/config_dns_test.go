@@ -37,6 +37,8 @@ func TestParseAnswerSettings(t *testing.T) {
 		{[]string{"--panic-threshold", "101"}, "--panic-threshold"},
 		{[]string{"--panic-threshold", "half"}, "--panic-threshold"},
 		{[]string{"--max-stale", "-1s"}, "--max-stale"},
+		{[]string{"--ns-address", "ns1"}, "--ns-address"},
+		{[]string{"--ns-name", "a..b"}, "--ns-name"},
 	} {
 		_, err := parseConfig(tc.args, env)
 		if err == nil || !strings.Contains(err.Error(), tc.flag) || strings.Contains(err.Error(), "\n") {

@@ -81,6 +81,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		TTL:         cfg.ServiceTTL,
 		TTLs:        cfg.ServiceTTLs,
 		AltDomain:   cfg.AltDomain,
+		NSName:      cfg.NSName,
+		NSAddrs:     cfg.NSAddrs,
 		MaxUDPSize:  cfg.MaxUDPSize,
 		UDPSockets:  cfg.UDPSockets,
 		NegativeTTL: cfg.NegativeTTL,

@@ -66,5 +66,12 @@ func TestOtherNameForms(t *testing.T) {
 		if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeNS {
 			t.Fatalf("apex NS:\n%s", bridgetest.Summary(r))
 		}
+		// Named and glued as configured, and the name answers itself.
+		ns := bridgetest.Start(t, a.HTTPAddr, "--ns-name", "dns1.consul", "--ns-address", "127.0.0.53")
+		checkReply(t, ns.Query(t, "consul.", dns.TypeNS), dns.RcodeSuccess,
+			[]string{"consul. 5 IN NS dns1.consul."}, []string{"dns1.consul. 5 IN A 127.0.0.53"}, false)
+		checkReply(t, ns.Query(t, "dns1.consul.", dns.TypeA), dns.RcodeSuccess,
+			[]string{"dns1.consul. 5 IN A 127.0.0.53"}, nil, false)
+		checkReply(t, ns.Query(t, "dns1.consul.", dns.TypeAAAA), dns.RcodeSuccess, nil, nil, true)
 	})
 }
