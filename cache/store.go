@@ -199,8 +199,19 @@ func (s *Store[C]) Ready() (bool, string) {
 	if snap.localDC == "" {
 		return false, "cannot reach Consul: the local datacenter is not known yet"
 	}
-	if v := snap.local; v == nil || !v.servicesRead {
+	v := snap.local
+	if v == nil || !v.servicesRead {
 		return false, "waiting for the first catalog read from Consul"
+	}
+	if s.cfg.Prefetch && !s.restored.Load() {
+		// Prefetch promises every service answered without a wait: ready once each
+		// has its first fetch, so a replica joining a rolling restart (or a load
+		// balancer) sends it nothing it would have to wait for.
+		for _, sl := range v.services {
+			if sl.entry.Load() == nil {
+				return false, "prefetching services from Consul"
+			}
+		}
 	}
 	return true, ""
 }

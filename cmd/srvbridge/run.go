@@ -62,6 +62,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	tryCtx, cancelTry := context.WithTimeout(ctx, 2*time.Second)
 	dc, err = watcher.LocalDatacenter(tryCtx)
 	cancelTry()
+	consulUp := err == nil
 	if err != nil {
 		ready.NotReady("cannot reach Consul: " + err.Error())
 		logger.Warn("cannot reach Consul; will keep trying", "err", err)
@@ -143,6 +144,12 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		}
 	}}
 
+	// A replica sharing the address (SO_REUSEPORT, rolling restart) gets queries
+	// from the moment it binds, so when Consul answers, bind once the answers are
+	// ready - bounded, so a slow catalog cannot keep DNS (and forwarding) down.
+	if consulUp {
+		waitReady(ctx, store.Ready, startReadyWait)
+	}
 	srv := resolver.New(compiler, store)
 	if err := srv.Start(); err != nil {
 		shutdown(cfg.ShutdownTimeout, logger, stopStoreStep, stopStep{"admin http", admin.Shutdown})
@@ -275,4 +282,17 @@ func (f forwardStatsOf) EachUpstream(fn func(upstreamCounts)) {
 // stopAdmin is the shutdown for the early exits, before DNS is up.
 func stopAdmin(cfg Config, logger *slog.Logger, admin *adminServer) {
 	shutdown(cfg.ShutdownTimeout, logger, stopStep{"admin http", admin.Shutdown})
+}
+
+// startReadyWait bounds how long DNS waits at start for the first answers.
+const startReadyWait = 5 * time.Second
+
+func waitReady(ctx context.Context, ready func() (bool, string), bound time.Duration) {
+	deadline := time.Now().Add(bound)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if ok, _ := ready(); ok {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
