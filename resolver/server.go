@@ -80,7 +80,7 @@ func (s *Server) Start() error {
 	}
 	s.readers.Add(len(conns) + 1)
 	for _, c := range conns {
-		go s.serveUDP(c)
+		go s.serveBatch(c)
 	}
 	go s.serveTCP(s.tcp)
 	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", len(conns))

@@ -2,7 +2,6 @@ package resolver
 
 import (
 	"context"
-	"errors"
 	"net"
 	"net/netip"
 
@@ -10,39 +9,6 @@ import (
 )
 
 const maxPacket = 65535
-
-func (s *Server) serveUDP(c *net.UDPConn) {
-	defer s.readers.Done()
-	st := s.stats.shard()
-	buf := make([]byte, maxPacket)
-	out := make([]byte, 0, maxPacket)
-	oob := make([]byte, oobLen)
-	replyOOB := make([]byte, oobLen)
-	explicitSource := wildcard(c)
-	var q query
-	for {
-		n, oobn, _, from, err := c.ReadMsgUDPAddrPort(buf, oob)
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		var src []byte
-		if explicitSource {
-			src = replySource(oob[:oobn], replyOOB)
-		}
-		perr := q.parse(buf[:n])
-		q.recursion = s.mayRecurse(from.Addr())
-		reply, oc := s.respond(&q, perr, out, false, st)
-		switch oc {
-		case replied:
-			c.WriteMsgUDPAddrPort(reply, src, from)
-		case await, forward:
-			s.slowUDP(c, &q, oc, from, src, st)
-		}
-	}
-}
 
 // slowUDP answers a query that must wait (for a first fetch from Consul, or for an
 // upstream) off the reader goroutine. The number waiting is bounded; past it the
