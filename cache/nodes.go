@@ -37,22 +37,9 @@ func (s *Store[C]) applyNodes(dc string, n health.Nodes) {
 // LookupNode finds a node by lower-case name; an empty dc means the local one. Like
 // Lookup, it returns Miss for a datacenter whose catalog is not read yet.
 func (s *Store[C]) LookupNode(dc, name []byte) (*health.Node, Result) {
-	snap := s.snap.Load()
-	v := snap.local
-	if len(dc) != 0 && string(dc) != snap.localDC {
-		v = snap.dcs[string(dc)]
-		if v == nil {
-			if snap.knownRead && !snap.known[string(dc)] {
-				return nil, NoDatacenter
-			}
-			return nil, Miss
-		}
-	}
-	if v == nil || !v.nodesRead {
-		if len(dc) != 0 && string(dc) != snap.localDC {
-			return nil, Miss
-		}
-		return nil, NotReady
+	v, res := s.snap.Load().view(dc, true)
+	if v == nil {
+		return nil, res
 	}
 	if nd := v.nodes[string(name)]; nd != nil {
 		return nd, Hit

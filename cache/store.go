@@ -225,22 +225,9 @@ func (s *Store[C]) local() string { return s.snap.Load().localDC }
 // lower case; an empty dc means the local one.
 func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 	var zero C
-	snap := s.snap.Load()
-	v := snap.local
-	if len(dc) != 0 && string(dc) != snap.localDC {
-		v = snap.dcs[string(dc)]
-		if v == nil {
-			if snap.knownRead && !snap.known[string(dc)] {
-				return zero, NoDatacenter
-			}
-			return zero, Miss
-		}
-	}
-	if v == nil || !v.servicesRead {
-		if len(dc) != 0 && string(dc) != snap.localDC {
-			return zero, Miss
-		}
-		return zero, NotReady
+	v, res := s.snap.Load().view(dc, false)
+	if v == nil {
+		return zero, res
 	}
 	if s.cfg.MaxStale > 0 && s.cfg.Outage() > s.cfg.MaxStale {
 		return zero, NotReady // stale past what the operator accepts: SERVFAIL, as Consul
@@ -404,6 +391,28 @@ func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 			}
 		}
 	}
+}
+
+// view finds the datacenter a lookup is about (dc empty or the local one: the local
+// view), and says why there is none: an unknown datacenter, one not read yet (Miss:
+// Await reads it), or the local catalog not read yet. nodes picks which of the
+// view's two lists must have been read.
+func (snap *snapshot[C]) view(dc []byte, nodes bool) (*dcView[C], Result) {
+	v := snap.local
+	remote := len(dc) != 0 && string(dc) != snap.localDC
+	if remote {
+		v = snap.dcs[string(dc)]
+		if v == nil && snap.knownRead && !snap.known[string(dc)] {
+			return nil, NoDatacenter
+		}
+	}
+	if v == nil || (nodes && !v.nodesRead) || (!nodes && !v.servicesRead) {
+		if remote {
+			return nil, Miss
+		}
+		return nil, NotReady
+	}
+	return v, Hit
 }
 
 // install publishes a new view of one datacenter. s.mu must be held.

@@ -1,13 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,7 +21,7 @@ func TestRandomNameFlood(t *testing.T) {
 	threeWeb(t, a)
 	b := bridgetest.Start(t, a.HTTPAddr)
 	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
-	before := metrics(t, b)
+	before := scrape(t, b)
 
 	const total, workers = 200000, 4
 	var wg sync.WaitGroup
@@ -63,7 +59,7 @@ func TestRandomNameFlood(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	after := metrics(t, b)
+	after := scrape(t, b)
 	t.Logf("%d names in %v, %d NXDOMAIN; RSS %.1f MiB before, %.1f MiB after", total, time.Since(start), nx,
 		before["process_resident_memory_bytes"]/(1<<20), after["process_resident_memory_bytes"]/(1<<20))
 	if nx < total*99/100 {
@@ -83,30 +79,4 @@ func TestRandomNameFlood(t *testing.T) {
 	if rss := after["process_resident_memory_bytes"]; rss > bound {
 		t.Errorf("RSS %.1f MiB after the flood, bound %d MiB", rss/(1<<20), bound>>20)
 	}
-}
-
-// metrics reads /metrics into name{labels} → value.
-func metrics(t *testing.T, b *bridgetest.Bridge) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + b.HTTPAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
 }
