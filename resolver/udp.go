@@ -34,6 +34,7 @@ func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPo
 		var reply []byte
 		if oc == forward {
 			q.parse(pkt)
+			q.recursion = true // only allowed clients are forwarded: a SERVFAIL keeps RA
 			reply = s.forwardQuery(&q, pkt, false, st)
 		} else {
 			st.slow.Add(1)
