@@ -12,8 +12,12 @@ import (
 // Readers never lock: the memo is an immutable map behind an atomic pointer, replaced
 // whole when a new name is first asked for.
 type Answers struct {
-	c    *Compiler
-	svc  *cache.Service
+	c   *Compiler
+	svc *cache.Service
+	// tags holds every tag the served instances carry, lower case: a name with
+	// any other tag is NXDOMAIN without building (and memoising) a reply for it,
+	// so made-up tags cannot push real names out of the memo or cost a build each.
+	tags map[string]struct{}
 	mu   sync.Mutex // serialises memo writers
 	memo atomic.Pointer[memo]
 }

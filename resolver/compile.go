@@ -39,7 +39,12 @@ const maxRotations = 4
 // Compile returns the answers for svc, rebuilding every variant prev had served so
 // the first query after a change finds its reply ready.
 func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
-	a := &Answers{c: c, svc: svc}
+	a := &Answers{c: c, svc: svc, tags: map[string]struct{}{}}
+	for _, in := range svc.Instances {
+		for _, t := range in.Tags {
+			a.tags[strings.ToLower(t)] = struct{}{}
+		}
+	}
 	m := memo{}
 	if prev != nil {
 		for name, vs := range *prev.memo.Load() {

@@ -104,6 +104,11 @@ func (s *Server) fromAnswers(q *query, p *parsed, a *Answers, res cache.Result, 
 	default: // NoService, NoDatacenter
 		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeNXDomain))
 	}
+	if len(p.tag) != 0 {
+		if _, ok := a.tags[string(p.tag)]; !ok {
+			return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeNXDomain))
+		}
+	}
 	k := s.variantKey(q, tcp)
 	v := a.get(q.name, k)
 	if v == nil {

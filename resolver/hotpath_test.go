@@ -72,6 +72,7 @@ var hotQueries = []struct {
 	{"_web._tcp.service.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
 	{"web.service.consul.", dns.TypeAAAA, false, dns.RcodeSuccess}, // NODATA
 	{"nope.service.consul.", dns.TypeSRV, false, dns.RcodeNameError},
+	{"madeup.web.service.consul.", dns.TypeSRV, false, dns.RcodeNameError}, // unknown tag
 	{"7f00000b.addr.dc1.consul.", dns.TypeA, false, dns.RcodeSuccess},
 }
 

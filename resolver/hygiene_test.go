@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"encoding/binary"
+	"fmt"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -203,4 +204,20 @@ func FuzzRespond(f *testing.F) {
 			t.Fatalf("reply header wrong: %v", m.MsgHdr)
 		}
 	})
+}
+
+// TestUnknownTagsBuildNothing: made-up tags are NXDOMAIN without a reply being built
+// or memoised for them, so they cost no more than any junk name.
+func TestUnknownTagsBuildNothing(t *testing.T) {
+	s := hotServer(t)
+	before := s.stats.Compiles()
+	for i := 0; i < 200; i++ {
+		reply, oc := respondRaw(s, packQuery(t, fmt.Sprintf("tag%d.web.service.consul.", i), dns.TypeSRV, false))
+		if oc != replied || mustUnpack(t, reply).Rcode != dns.RcodeNameError {
+			t.Fatalf("tag%d: not NXDOMAIN", i)
+		}
+	}
+	if n := s.stats.Compiles() - before; n != 0 {
+		t.Fatalf("%d replies built for made-up tags", n)
+	}
 }
