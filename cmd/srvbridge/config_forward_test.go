@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/netip"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +16,7 @@ func addrs(s ...string) []netip.AddrPort {
 }
 
 func TestParseForwardingFlags(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		env  func(string) string
-		want func(*Config)
-	}{
+	tests := []parseCase{
 		{"upstreams repeated and comma-separated", []string{"--upstream", "10.0.0.2", "--upstream", "10.0.0.3:5353,[::1]:53, 10.0.0.2:53"}, env(),
 			func(c *Config) { c.Upstreams = addrs("10.0.0.2:53", "10.0.0.3:5353", "[::1]:53") }},
 		{"bare IPv6 upstream", []string{"--upstream", "fd00::53"}, env(), func(c *Config) { c.Upstreams = addrs("[fd00::53]:53") }},
@@ -45,19 +39,7 @@ func TestParseForwardingFlags(t *testing.T) {
 			func(c *Config) { c.ForwardCacheSize, c.ForwardCacheBytes, c.ForwardStale = 0, 512<<10, 0 }},
 		{"cache bytes plain", nil, env("SRVBRIDGE_FORWARD_CACHE_BYTES", "1048576"), func(c *Config) { c.ForwardCacheBytes = 1 << 20 }},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseConfig(tt.args, tt.env)
-			if err != nil {
-				t.Fatalf("parseConfig: %v", err)
-			}
-			want := defaultConfig()
-			tt.want(&want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	runParseCases(t, tests)
 }
 
 func TestParseForwardingErrors(t *testing.T) {

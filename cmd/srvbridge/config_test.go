@@ -58,12 +58,7 @@ func prefixes(s ...string) []netip.Prefix {
 }
 
 func TestParseConfigValues(t *testing.T) {
-	tests := []struct {
-		name string
-		args []string
-		env  func(string) string
-		want func(*Config)
-	}{
+	tests := []parseCase{
 		{"defaults", nil, env(), func(*Config) {}},
 		{"flags", []string{
 			"--dns-addr", "[::1]:53", "--http-addr=:0", "--consul-addr", "https://consul.example:8501",
@@ -98,19 +93,7 @@ func TestParseConfigValues(t *testing.T) {
 		{"warning level alias", []string{"--log-level", "warning"}, env(), func(c *Config) { c.LogLevel = slog.LevelWarn }},
 		{"domain with underscore", []string{"--domain", "my_zone.local."}, env(), func(c *Config) { c.Domain = "my_zone.local." }},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := parseConfig(tt.args, tt.env)
-			if err != nil {
-				t.Fatalf("parseConfig: %v", err)
-			}
-			want := defaultConfig()
-			tt.want(&want)
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("got  %+v\nwant %+v", got, want)
-			}
-		})
-	}
+	runParseCases(t, tests)
 }
 
 func TestParseConfigErrors(t *testing.T) {
@@ -228,5 +211,30 @@ func TestUnknownEnv(t *testing.T) {
 	want := []string{"SRVBRIDGE_DNS_ADRR", "SRVBRIDGE_VERSION"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// parseCase is one parseConfig call and how its result differs from the defaults.
+type parseCase struct {
+	name string
+	args []string
+	env  func(string) string
+	want func(*Config)
+}
+
+func runParseCases(t *testing.T, tests []parseCase) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseConfig(tt.args, tt.env)
+			if err != nil {
+				t.Fatalf("parseConfig: %v", err)
+			}
+			want := defaultConfig()
+			tt.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+		})
 	}
 }

@@ -188,9 +188,6 @@ func (b *Bridge) Stop() (cleanExit bool) {
 	}
 }
 
-// Exited is closed when the process has ended.
-func (b *Bridge) Exited() <-chan struct{} { return b.exited }
-
 // Logs returns everything the process wrote so far.
 func (b *Bridge) Logs() string { return b.logs.String() }
 
