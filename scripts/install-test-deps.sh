@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools `make test` needs on a fresh Debian machine, and only those
 # that are missing, so a machine that has them all runs no apt at all:
-#   dig (dnsutils), kdig (knot-dnsutils), haproxy, curl, flock (util-linux).
+#   dig (dnsutils), kdig (knot-dnsutils), haproxy, curl, flock (util-linux), and
+#   chromium with a font for the status page's browser test (its screenshot).
 # The Consul agent is a Go build, not a package: see deploy/consul/build.sh.
 set -euo pipefail
 
@@ -11,6 +12,8 @@ command -v kdig >/dev/null || need+=(knot-dnsutils)
 command -v haproxy >/dev/null || need+=(haproxy)
 command -v curl >/dev/null || need+=(curl)
 command -v flock >/dev/null || need+=(util-linux)
+command -v chromium >/dev/null || need+=(chromium)
+dpkg-query -W -f '${Status}' fonts-dejavu-core 2>/dev/null | grep -q 'ok installed' || need+=(fonts-dejavu-core)
 
 if ((${#need[@]} == 0)); then
 	echo "test deps: all present"

@@ -79,13 +79,10 @@ func (r *readiness) Ready() (bool, string) {
 }
 
 // newAdminHandler serves the admin endpoints. ready is consulted on every /readyz
-// request; gatherer backs /metrics.
-func newAdminHandler(ready func() (bool, string), reg *prometheus.Registry) http.Handler {
+// request; reg backs /metrics; status is the page at /.
+func newAdminHandler(ready func() (bool, string), reg *prometheus.Registry, status http.Handler) http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "srvbridge admin\n\n/healthz  process alive\n/readyz   serving answers from Consul data\n/metrics  Prometheus metrics\n")
-	})
+	mux.Handle("GET /{$}", status)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, "ok\n")

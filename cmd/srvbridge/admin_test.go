@@ -32,7 +32,7 @@ func TestAdminEndpoints(t *testing.T) {
 	c.SetSources(statsSources{Queries: fakeQueries{{"SRV", "NOERROR"}: 42}})
 	var ready readiness
 	ready.NotReady("waiting for the first catalog read from Consul")
-	srv := httptest.NewServer(newAdminHandler(ready.Ready, newRegistry(c)))
+	srv := httptest.NewServer(newAdminHandler(ready.Ready, newRegistry(c), newStatusPage(c, ready.Ready, "127.0.0.1:8500")))
 	defer srv.Close()
 
 	if code, body := get(t, srv.URL+"/healthz"); code != 200 || body != "ok\n" {
@@ -93,7 +93,8 @@ func TestAdminEndpoints(t *testing.T) {
 func TestStartAdminBindsAndStops(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
 	var ready readiness
-	a, err := startAdmin("127.0.0.1:0", newAdminHandler(ready.Ready, newRegistry(testCollector(&t0))), log)
+	c := testCollector(&t0)
+	a, err := startAdmin("127.0.0.1:0", newAdminHandler(ready.Ready, newRegistry(c), newStatusPage(c, ready.Ready, "")), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ var specs = []flagSpec{
 	{Name: "dns-addr", Arg: "host:port", Default: defaultDNSAddr,
 		Usage: "UDP and TCP address to answer DNS on. Host must be an IP address, or empty for all interfaces."},
 	{Name: "http-addr", Arg: "host:port", Default: defaultHTTPAddr,
-		Usage: "Admin HTTP address serving /healthz, /readyz and /metrics."},
+		Usage: "Admin HTTP address serving the status page (/), /healthz, /readyz and /metrics."},
 	{Name: "consul-addr", Arg: "addr", ShownDefault: "$CONSUL_HTTP_ADDR, else " + defaultConsulAddr,
 		Usage: "Consul HTTP API address: host:port, http(s)://host:port or unix:///path. Token and TLS come from the CONSUL_* variables, as for the consul CLI."},
 	{Name: "domain", Arg: "name", Default: "consul.",

@@ -39,6 +39,8 @@ type statsSources struct {
 	Cache   cacheStats
 	Forward forwardStats // metrics_forward.go
 	Answers answerStats  // metrics_answers.go
+	// Services backs the status page (status.go); no metric reads it.
+	Services serviceLister
 }
 
 type buildInfo struct {

@@ -39,7 +39,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	coll := newCollector(currentBuildInfo(), time.Now)
 	var ready readiness
 	ready.NotReady("connecting to Consul")
-	admin, err := startAdmin(cfg.HTTPAddr, newAdminHandler(ready.Ready, newRegistry(coll)), logger)
+	admin, err := startAdmin(cfg.HTTPAddr, newAdminHandler(ready.Ready, newRegistry(coll),
+		newStatusPage(coll, ready.Ready, cfg.ConsulAddr)), logger)
 	if err != nil {
 		return err
 	}
@@ -157,7 +158,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	}
 	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", store.LocalDatacenter())
 	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
-		Forward: forwardStatsOf{srv.Stats(), fwd}, Answers: answerStatsOf{srv.Stats(), watcher.Stats(), store}})
+		Forward: forwardStatsOf{srv.Stats(), fwd}, Answers: answerStatsOf{srv.Stats(), watcher.Stats(), store},
+		Services: store})
 	ready.SetCheck(store.Ready)
 	ready.SetDegraded(func() (bool, string) { return degraded(store, watcher.Stats()) })
 

@@ -219,6 +219,11 @@ if [[ ${DEMO_EXIT:-0} == 1 ]]; then
 	a=$(dig_q +short "$service.service.consul" A | sort -u | wc -l)
 	((a == n)) || die "A answer has $a distinct addresses, want $n"
 	echo "ok: $got SRV records, TTL > 0, $glue glue A records, $a A records"
+	page=$(curl -fsS "http://127.0.0.1:$admin_port/")
+	rows=$(grep -c 'class="inst"' <<<"$page" || true)
+	grep -q "data-service=\"$service\"" <<<"$page" && ((rows >= n)) ||
+		die "status page does not list $service with its $n instances ($rows instance rows)"
+	echo "ok: status page lists $service with $rows instance rows"
 
 	last=${backends[n - 1]}
 	t0=$(date +%s%N)
@@ -256,6 +261,7 @@ Try:
   curl -X POST http://$last/fail      # fail that backend's health check: it leaves the answers within ~1s
   curl -X POST http://$last/recover   # and comes back
   curl -s http://127.0.0.1:$admin_port/metrics | grep ^srvbridge_
+Status page (reloads itself): http://127.0.0.1:$admin_port/
 Logs: ${logs#"$root"/}/*.log. Ctrl-C stops everything.
 EOF
 
