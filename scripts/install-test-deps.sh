@@ -2,7 +2,8 @@
 # Installs the system tools `make test` needs on a fresh Debian machine, and only those
 # that are missing, so a machine that has them all runs no apt at all:
 #   dig (dnsutils), kdig (knot-dnsutils), haproxy, curl, flock (util-linux), and
-#   chromium with a font for the status page's browser test (its screenshot).
+#   chromium with a font for the status page's browser test (its screenshot), and
+#   promtool (prometheus) for the PromQL of the alert rules and the dashboard.
 # The Consul agent is a Go build, not a package: see deploy/consul/build.sh.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v curl >/dev/null || need+=(curl)
 command -v flock >/dev/null || need+=(util-linux)
 command -v chromium >/dev/null || need+=(chromium)
+command -v promtool >/dev/null || need+=(prometheus)
 dpkg-query -W -f '${Status}' fonts-dejavu-core 2>/dev/null | grep -q 'ok installed' || need+=(fonts-dejavu-core)
 
 if ((${#need[@]} == 0)); then
