@@ -181,7 +181,7 @@ func TestAlertRules(t *testing.T) {
 	for _, want := range []struct{ key, what string }{
 		{"srvbridge_consul_last_contact_seconds", "Consul unreachable"},
 		{"servfail", "SERVFAIL ratio"},
-		{"srvbridge_services_served", "not ready"},
+		{"srvbridge_ready", "not ready"},
 		{"up", "replica down"},
 		{"srvbridge_forward_failures_total", "forwarding failing"},
 	} {

@@ -41,6 +41,8 @@ type statsSources struct {
 	Answers answerStats  // metrics_answers.go
 	// Services backs the status page (status.go); no metric reads it.
 	Services serviceLister
+	// Ready is what /readyz reports.
+	Ready func() (bool, string)
 }
 
 type buildInfo struct {
@@ -66,6 +68,8 @@ var (
 		"Instances in the answers currently served, across all services.", nil, nil)
 	descWatches = prometheus.NewDesc("srvbridge_watches_active",
 		"Consul blocking-query watches currently running.", nil, nil)
+	descReady = prometheus.NewDesc("srvbridge_ready",
+		"1 while /readyz answers 200 (stale answers included), else 0.", nil, nil)
 	descBuildInfo = prometheus.NewDesc("srvbridge_build_info",
 		"Always 1; labels carry the srvbridge version, commit and Go version.", []string{"version", "commit", "goversion"}, nil)
 )
@@ -89,7 +93,7 @@ func (c *collector) SetSources(s statsSources) { c.src.Store(&s) }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descConsulRequests, descConsulErrors,
-		descLastContact, descServices, descInstances, descWatches, descBuildInfo} {
+		descLastContact, descServices, descInstances, descWatches, descBuildInfo, descReady} {
 		ch <- d
 	}
 	for _, d := range forwardDescs {
@@ -105,6 +109,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		c.build.Version, c.build.Commit, c.build.GoVersion)
 
 	src := c.src.Load()
+	if src.Ready != nil {
+		v := 0.0
+		if ok, _ := src.Ready(); ok {
+			v = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descReady, prometheus.GaugeValue, v)
+	}
 	if q := src.Queries; q != nil {
 		q.EachQuery(func(qtype, rcode string, n uint64) {
 			ch <- prometheus.MustNewConstMetric(descQueries, prometheus.CounterValue, float64(n), qtype, rcode)

@@ -53,6 +53,7 @@ func TestCollectorExposition(t *testing.T) {
 			last:   t0.Add(2 * time.Second),
 		},
 		Cache: fakeCache{2, 5, 3},
+		Ready: func() (bool, string) { return true, "degraded: stale" },
 	})
 	now = t0.Add(12 * time.Second)
 
@@ -78,6 +79,9 @@ srvbridge_dns_queries_total{qtype="SRV",rcode="NOERROR"} 7
 # HELP srvbridge_instances_served Instances in the answers currently served, across all services.
 # TYPE srvbridge_instances_served gauge
 srvbridge_instances_served 5
+# HELP srvbridge_ready 1 while /readyz answers 200 (stale answers included), else 0.
+# TYPE srvbridge_ready gauge
+srvbridge_ready 1
 # HELP srvbridge_services_served Services with answers currently held in the cache.
 # TYPE srvbridge_services_served gauge
 srvbridge_services_served 2
@@ -103,14 +107,17 @@ func TestCollectorBeforeStart(t *testing.T) {
 		t.Fatalf("with no sources: %d series (want build_info only), err %v", n, err)
 	}
 
-	c.SetSources(statsSources{Consul: fakeConsul{}})
+	c.SetSources(statsSources{Consul: fakeConsul{}, Ready: func() (bool, string) { return false, "connecting" }})
 	now = t0.Add(90 * time.Second)
 	want := `
 # HELP srvbridge_consul_last_contact_seconds Seconds since Consul last answered a request successfully; counted from process start until the first success.
 # TYPE srvbridge_consul_last_contact_seconds gauge
 srvbridge_consul_last_contact_seconds 90
+# HELP srvbridge_ready 1 while /readyz answers 200 (stale answers included), else 0.
+# TYPE srvbridge_ready gauge
+srvbridge_ready 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "srvbridge_consul_last_contact_seconds"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "srvbridge_consul_last_contact_seconds", "srvbridge_ready"); err != nil {
 		t.Error(err)
 	}
 }
@@ -122,6 +129,7 @@ func TestMetricsLint(t *testing.T) {
 		Queries: fakeQueries{{"AAAA", "NOERROR"}: 1},
 		Consul:  fakeConsul{counts: map[string][2]uint64{"nodes": {1, 1}}, last: t0},
 		Cache:   fakeCache{1, 1, 1},
+		Ready:   func() (bool, string) { return true, "" },
 	})
 	problems, err := testutil.GatherAndLint(newRegistry(c))
 	if err != nil {

@@ -53,7 +53,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Logger:      logger.With("component", "health"),
 	})
 	consul := healthStats{watcher.Stats()}
-	coll.SetSources(statsSources{Consul: consul})
+	coll.SetSources(statsSources{Consul: consul, Ready: ready.Ready})
 
 	// DNS starts whether or not Consul answers: names outside the Consul domain are
 	// forwarded regardless, and Consul names get SERVFAIL until the catalog is read
@@ -159,7 +159,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", store.LocalDatacenter())
 	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
 		Forward: forwardStatsOf{srv.Stats(), fwd}, Answers: answerStatsOf{srv.Stats(), watcher.Stats(), store},
-		Services: store})
+		Services: store, Ready: ready.Ready})
 	ready.SetCheck(store.Ready)
 	ready.SetDegraded(func() (bool, string) { return degraded(store, watcher.Stats()) })
 

@@ -129,9 +129,16 @@ func TestStartWithConsulDown(t *testing.T) {
 	if r := cold.Query(t, "db.example.test", dns.TypeA); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Errorf("forwarding with Consul down:\n%s", bridgetest.Summary(r))
 	}
+	// What the SrvbridgeNotReady alert reads.
+	if v, ok := scrape(t, cold)["srvbridge_ready"]; !ok || v != 0 {
+		t.Errorf("not ready: srvbridge_ready %v (exported: %v), want 0", v, ok)
+	}
 
 	warm := bridgetest.Start(t, a.HTTPAddr, "--state-file", state)
 	waitReadyz(t, warm, "ready (degraded")
+	if m := scrape(t, warm); m["srvbridge_ready"] != 1 || m["srvbridge_degraded"] != 1 {
+		t.Errorf("saved state: srvbridge_ready %v, srvbridge_degraded %v; want 1, 1", m["srvbridge_ready"], m["srvbridge_degraded"])
+	}
 	r := warm.Query(t, "web.service.consul", dns.TypeSRV)
 	if got := bridgetest.Targets(r); strings.Join(got, " ") != strings.Join([]string{t1, t2, t3}, " ") {
 		t.Errorf("saved answers: %v", got)
