@@ -63,19 +63,11 @@ func (f *Forwarder) Forward(ctx context.Context, query []byte, tcp bool, limit i
 	f.inflight.remove(lk)
 
 	if reply != nil {
-		ri, werr := walk(reply)
-		switch {
-		case werr == nil:
-			reply = stripOptions(reply, &ri)
-			if ttl, ok := ri.cacheTTL(); ok && f.cache != nil {
-				f.cache.add(key, append([]byte(nil), reply...), ri, now, ttl)
-			}
-			return present(reply, clientQ, limit, &ri), nil
-		case ri.tc:
-			// Some servers cut a truncated reply anywhere; the client retries over TCP.
-			return present(reply, clientQ, limit, nil), nil
+		out, aerr := f.accept(reply, clientQ, key, now, limit)
+		if aerr == nil {
+			return out, nil
 		}
-		err = fmt.Errorf("reply from upstream: %w", werr)
+		err = fmt.Errorf("reply from upstream: %w", aerr)
 	}
 	if stale != nil {
 		f.stats.staleServed.Add(1)
@@ -86,6 +78,25 @@ func (f *Forwarder) Forward(ctx context.Context, query []byte, tcp bool, limit i
 		return present(failed, clientQ, limit, nil), nil
 	}
 	return nil, fmt.Errorf("forward %s: %w", presentation(q.name), err)
+}
+
+// accept turns an upstream reply that matched the query into the client's reply,
+// caching it (under key) when it may be cached. It reads bytes an upstream chose, so
+// FuzzAccept exercises it.
+func (f *Forwarder) accept(reply, clientQ []byte, key string, now time.Time, limit int) ([]byte, error) {
+	ri, err := walk(reply)
+	switch {
+	case err == nil:
+		reply = stripOptions(reply, &ri)
+		if ttl, ok := ri.cacheTTL(); ok && f.cache != nil {
+			f.cache.add(key, append([]byte(nil), reply...), ri, now, ttl)
+		}
+		return present(reply, clientQ, limit, &ri), nil
+	case ri.tc:
+		// Some servers cut a truncated reply anywhere; the client retries over TCP.
+		return present(reply, clientQ, limit, nil), nil
+	}
+	return nil, err
 }
 
 // attempt is one query to one upstream.
