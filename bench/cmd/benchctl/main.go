@@ -25,13 +25,23 @@ var commands = map[string]struct {
 	"probe":    {cmdProbe, "ask a DNS server a few names and print rcode and section counts"},
 	"prop":     {cmdProp, "flip a TTL check repeatedly and time until each DNS server's answer changes"},
 	"report":   {cmdReport, "turn the recorded runs into the table, the Markdown results and the SVG chart"},
+	// bench/scale.sh
+	"machine":      {cmdMachine, "print the machine description (CPU, cores, RAM, kernel) as key=value lines"},
+	"quiet":        {cmdQuiet, "wait (bounded) until the CPUs are quiet, and say how busy they were"},
+	"observe":      {cmdObserve, "CPU time, RSS and srvbridge's Consul requests over a window, as a JSON line"},
+	"firstanswer":  {cmdFirstAnswer, "time from srvbridge's start until its first answer with records"},
+	"churn":        {cmdChurn, "flap instances' checks via /v1/txn at a fixed rate; time sampled changes to DNS"},
+	"change":       {cmdChange, "one check change after an outage, timed until srvbridge's answer shows it"},
+	"load":         {cmdLoad, "fixed-rate UDP queries with per-second counts by rcode, and /readyz readings"},
+	"scale-report": {cmdScaleReport, "turn scale.sh's recordings into the Markdown results"},
 }
 
 func main() {
 	if len(os.Args) < 2 || commands[os.Args[1]].run == nil {
 		fmt.Fprintln(os.Stderr, "usage: benchctl <command> [flags]")
-		for _, name := range []string{"ports", "register", "gen", "wait", "metric", "probe", "prop", "report"} {
-			fmt.Fprintf(os.Stderr, "  %-9s %s\n", name, commands[name].help)
+		for _, name := range []string{"ports", "register", "gen", "wait", "metric", "probe", "prop", "report",
+			"machine", "quiet", "observe", "firstanswer", "churn", "change", "load", "scale-report"} {
+			fmt.Fprintf(os.Stderr, "  %-12s %s\n", name, commands[name].help)
 		}
 		os.Exit(2)
 	}
