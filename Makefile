@@ -17,7 +17,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # -p 1: the machines have 2 cores and several packages start real Consul agents.
 TEST_FLAGS ?= -p 1 -count=1 -timeout 25m
 
-.PHONY: build run test test-deps lint fmt-check vet staticcheck go-test smoke clean bench
+.PHONY: build run test test-deps lint fmt-check vet staticcheck go-test smoke clean bench bench-scale
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/srvbridge ./cmd/srvbridge
@@ -57,3 +57,7 @@ clean:
 # 5 minutes, QUICK=1 1-2. Settings: BENCH_* variables (bench/run.sh --help).
 bench:
 	bench/run.sh
+
+# srvbridge with 10 000 services x 10 instances: sync, RSS, churn, Consul outages (bench/README.md); ~15 min.
+bench-scale:
+	bench/scale.sh
