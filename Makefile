@@ -17,7 +17,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # -p 1: the machines have 2 cores and several packages start real Consul agents.
 TEST_FLAGS ?= -p 1 -count=1 -timeout 25m
 
-.PHONY: build run test test-deps lint fmt-check vet staticcheck go-test smoke clean bench bench-scale
+.PHONY: build run test test-deps lint fmt-check vet staticcheck go-test smoke clean bench bench-scale docker
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/srvbridge ./cmd/srvbridge
@@ -52,6 +52,10 @@ smoke:
 
 clean:
 	rm -rf bin/
+
+# The container image, stamped like `make build` (needs a Docker engine; CI has none).
+docker:
+	docker build -t srvbridge:$(VERSION) --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) .
 
 # srvbridge vs Consul's DNS vs Knot DNS with dnsperf on loopback (bench/README.md); about
 # 5 minutes, QUICK=1 1-2. Settings: BENCH_* variables (bench/run.sh --help).
