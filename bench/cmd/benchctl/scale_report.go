@@ -370,7 +370,7 @@ func (rep *scaleReport) outageSection(b *strings.Builder, o outageRun) {
 		w := l.Buckets[i:min(i+5, len(l.Buckets))]
 		cells = append(cells, append([]string{fmt.Sprintf("%d–%d s", i, i+len(w)), o.phase(w[0])}, windowCells(w)...))
 	}
-	mdTable(b, []string{"seconds", "phase", "sent", "NOERROR", "SERVFAIL", "lost", "max latency", "srvbridge CPU", "Consul CPU", "srvbridge open files", "degraded", "`/readyz`"}, cells, 2)
+	mdTable(b, []string{"seconds", "phase", "sent", "NOERROR", "NXDOMAIN", "SERVFAIL", "lost", "max latency", "srvbridge CPU", "Consul CPU", "srvbridge open files", "degraded", "`/readyz`"}, cells, 2)
 }
 
 // windowCells sums a few seconds of load buckets into one row of the outage timeline.
@@ -409,6 +409,6 @@ func windowCells(w []loadBucket) []string {
 			fds = strconv.Itoa(n)
 		}
 	}
-	return []string{strconv.Itoa(t.Sent), strconv.Itoa(t.NoError), strconv.Itoa(t.ServFail), strconv.Itoa(t.lost()),
+	return []string{strconv.Itoa(t.Sent), strconv.Itoa(t.NoError), strconv.Itoa(t.NXDomain), strconv.Itoa(t.ServFail), strconv.Itoa(t.lost()),
 		fmt.Sprintf("%.1f ms", t.LatMaxMS), cores("srvbridge"), cores("consul"), fds, deg, "`" + said + "`"}
 }

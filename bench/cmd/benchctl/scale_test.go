@@ -235,7 +235,7 @@ func TestScaleReport(t *testing.T) {
 		"| during | 2 | 20 | 17 | 0 | 1 | 0 | 2 |",
 		"the answer changed 7.5 ms after the transaction's response",
 		"(1 readings failed)",
-		"| 0–5 s | before | 50 | 47 | 1 | 2 | 0.0 ms | 1.00 | n/a | 42 | 0 |",
+		"| 0–5 s | before | 50 | 47 | 0 | 1 | 2 | 0.0 ms | 1.00 | n/a | 42 | 0 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q", want)
