@@ -16,7 +16,8 @@ const (
 
 // fetchFunc performs one request. index 0 asks for an immediate answer; any other
 // value blocks until Consul's index for the data passes it or the wait time ends. It
-// returns the data and Consul's X-Consul-Index as received.
+// returns the data and Consul's X-Consul-Index as received. With errNoLeader it
+// returns the data too: the loop takes it only if it has nothing better.
 type fetchFunc[T any] func(ctx context.Context, index uint64) (T, uint64, error)
 
 // loop is one blocking-query loop, following the rules of Consul's blocking-query
@@ -30,6 +31,9 @@ type loop[T any] struct {
 	stats       *Stats
 	log         *slog.Logger
 	minInterval time.Duration
+	// gate, when set, is shared by every loop of a watcher (gate.go); nil lets each
+	// loop retry on its own.
+	gate *gate
 }
 
 // run returns ctx.Err() once ctx is done, or ErrNoDatacenter (wrapped) if the very
@@ -52,12 +56,21 @@ func (l *loop[T]) run(ctx context.Context) error {
 		if err := sleep(ctx, bucket.take(time.Now(), l.minInterval)); err != nil {
 			return err
 		}
+		if l.gate != nil {
+			// While Consul is unreachable nobody asks but the prober.
+			if err := l.gate.wait(ctx); err != nil {
+				return err
+			}
+		}
 		l.stats.request(l.kind)
 		ask := index
 		if resync {
 			ask = 0
 		}
 		v, got, err := l.fetch(ctx, ask)
+		if errors.Is(err, errNoLeader) && !delivered {
+			err = nil // a leaderless answer beats none
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -73,9 +86,16 @@ func (l *loop[T]) run(ctx context.Context) error {
 			if failures == 1 {
 				level = slog.LevelWarn
 			}
-			d := backoff(failures)
-			l.log.Log(ctx, level, "consul request failed; retrying", "watch", l.what, "err", err.Error(), "failures", failures, "retry_in", d)
-			if err := sleep(ctx, d); err != nil {
+			l.log.Log(ctx, level, "consul request failed; retrying", "watch", l.what, "err", err.Error(), "failures", failures)
+			if l.gate != nil && unreachable(err) {
+				l.gate.fail()
+				if err := l.gate.wait(ctx); err != nil {
+					return err
+				}
+			}
+			// Also after the gate: a Consul that answers some requests and fails
+			// others opens the gate again and again, and only this bounds the retries.
+			if err := sleep(ctx, backoff(failures)); err != nil {
 				return err
 			}
 			continue
@@ -86,6 +106,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 		}
 		resync = false
 		l.stats.contact()
+		if l.gate != nil {
+			l.gate.ok()
+		}
 
 		// Consul answers at least 1, but older versions sometimes answered 0, and
 		// blocking on 0 returns at once: a busy loop. 1 blocks until the first write.

@@ -118,6 +118,28 @@ func TestLoopNoDatacenterOnlyBeforeFirstResult(t *testing.T) {
 	}
 }
 
+// TestLoopLeaderless: an answer from a server that knows no leader is taken only while
+// the loop has nothing; after that it counts as a failure and the last answer stands.
+// (A real agent is leaderless only for moments during a restart, not on demand.)
+func TestLoopLeaderless(t *testing.T) {
+	s := &scripted{steps: []step{
+		{index: 5, err: errNoLeader}, // nothing yet: taken
+		{index: 6},                   // delivered
+		{index: 2, err: errNoLeader}, // a restarting server replaying its log: kept out
+		{index: 7},                   // after the failure a non-blocking read: delivered
+	}}
+	delivered, stats := runScripted(t, s)
+	if want := []uint64{5, 6, 7}; !equalU64(delivered, want) {
+		t.Errorf("delivered = %v, want %v", delivered, want)
+	}
+	if got := stats.Errors(KindService); got != 1 {
+		t.Errorf("Errors = %d, want 1", got)
+	}
+	if got := stats.IndexResets(); got != 0 {
+		t.Errorf("IndexResets = %d, want 0: the leaderless answer must not count", got)
+	}
+}
+
 // TestLoopRateLimit: every answer carries a new index at once (heavy churn). Only
 // MinInterval stands between that and a busy loop.
 func TestLoopRateLimit(t *testing.T) {

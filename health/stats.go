@@ -14,11 +14,14 @@ const (
 	KindNodes                   // /v1/catalog/nodes
 	KindDatacenters             // /v1/agent/self and /v1/catalog/datacenters (one-shot)
 	KindQuery                   // /v1/query/<name>/execute (one-shot)
+	KindProbe                   // /v1/status/leader while Consul is unreachable (gate.go)
 	numKinds
 )
 
 // Kinds lists every Kind, so metrics code can export all of them without knowing them.
-func Kinds() []Kind { return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery} }
+func Kinds() []Kind {
+	return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery, KindProbe}
+}
 
 func (k Kind) String() string {
 	switch k {
@@ -32,6 +35,8 @@ func (k Kind) String() string {
 		return "datacenters"
 	case KindQuery:
 		return "query"
+	case KindProbe:
+		return "probe"
 	default:
 		return "unknown"
 	}

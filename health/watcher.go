@@ -54,6 +54,7 @@ type Watcher struct {
 	cfg   Config
 	log   *slog.Logger
 	stats Stats
+	gate  *gate
 }
 
 // NewWatcher applies defaults to cfg. It panics if cfg.Client is nil.
@@ -75,7 +76,35 @@ func NewWatcher(cfg Config) *Watcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Watcher{cfg: cfg, log: log}
+	w := &Watcher{cfg: cfg, log: log}
+	w.gate = newGate(w.probe)
+	return w
+}
+
+// probe asks whether Consul is back: its agent answers and knows a leader
+// (/v1/status/leader, which needs no ACL).
+func (w *Watcher) probe(ctx context.Context) error {
+	w.stats.request(KindProbe)
+	leader, err := w.cfg.Client.Status().LeaderWithQueryOptions((&api.QueryOptions{}).WithContext(ctx))
+	if err == nil && leader == "" {
+		err = errNoLeader
+	}
+	if err != nil {
+		w.stats.failure(KindProbe)
+		return err
+	}
+	return nil
+}
+
+// leader returns errNoLeader when a stale read came from a server that knows no
+// leader: its data may be a partial state (a restarting server still replaying its
+// log). The loop keeps what it had rather than take such an answer, unless it has
+// nothing yet.
+func (w *Watcher) leader(meta *api.QueryMeta) error {
+	if w.cfg.AllowStale && meta != nil && !meta.KnownLeader {
+		return errNoLeader
+	}
+	return nil
 }
 
 // Stats returns the watcher's counters; they are live, not a copy.
@@ -104,7 +133,7 @@ func (w *Watcher) queryOptions(ctx context.Context, dc string, index uint64) (*a
 
 // run wires a typed fetch into the loop.
 func run[T any](ctx context.Context, w *Watcher, kind Kind, what string, fetch fetchFunc[T], out func(T)) error {
-	l := loop[T]{kind: kind, what: what, fetch: fetch, out: out, stats: &w.stats, log: w.log, minInterval: w.cfg.MinInterval}
+	l := loop[T]{kind: kind, what: what, fetch: fetch, out: out, stats: &w.stats, log: w.log, minInterval: w.cfg.MinInterval, gate: w.gate}
 	return l.run(ctx)
 }
 
@@ -132,7 +161,7 @@ func (w *Watcher) WatchService(ctx context.Context, dc, name string, out func(Up
 			Datacenter: dc,
 			Instances:  instancesFrom(entries, w.cfg.OnlyPassing),
 			Index:      meta.LastIndex,
-		}, meta.LastIndex, nil
+		}, meta.LastIndex, w.leader(meta)
 	}, out)
 }
 
@@ -149,7 +178,7 @@ func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)
 		if svcs == nil {
 			svcs = map[string][]string{}
 		}
-		return Catalog{Datacenter: dc, Services: svcs, Index: meta.LastIndex}, meta.LastIndex, nil
+		return Catalog{Datacenter: dc, Services: svcs, Index: meta.LastIndex}, meta.LastIndex, w.leader(meta)
 	}, out)
 }
 
@@ -169,7 +198,7 @@ func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) er
 				ns = append(ns, Node{Name: n.Node, Address: n.Address, Meta: n.Meta})
 			}
 		}
-		return Nodes{Datacenter: dc, Nodes: ns, Index: meta.LastIndex}, meta.LastIndex, nil
+		return Nodes{Datacenter: dc, Nodes: ns, Index: meta.LastIndex}, meta.LastIndex, w.leader(meta)
 	}, out)
 }
 

@@ -366,16 +366,16 @@ func TestWatchCancelIsPrompt(t *testing.T) {
 	waitLast(t, r, func(Update) error { return nil })
 	assertPromptCancel(t, "blocking query", run)
 
-	// Cancelled while backing off from a dead agent.
+	// Cancelled while waiting at the outage gate (and probing) with the agent dead.
 	a.Kill()
 	run = watch(t, func(ctx context.Context) error { return w.WatchNodes(ctx, "", func(Nodes) {}) })
 	consultest.Eventually(t, settle, func() error {
-		if w.Stats().Errors(KindNodes) < 3 {
+		if w.Stats().Errors(KindNodes) < 1 || w.Stats().Errors(KindProbe) < 2 {
 			return errors.New("waiting for failures")
 		}
 		return nil
 	})
-	assertPromptCancel(t, "backoff", run)
+	assertPromptCancel(t, "outage gate", run)
 }
 
 func assertPromptCancel(t *testing.T, what string, run *running) {
@@ -395,42 +395,58 @@ func assertPromptCancel(t *testing.T, what string, run *running) {
 	}
 }
 
-// TestBackoffOnOutage kills the agent under a running watch and counts the requests
-// made against the dead address. Connection refused comes back in microseconds, so
-// only the backoff keeps this from being ~20 requests/s (MinInterval) or a busy loop.
-func TestBackoffOnOutage(t *testing.T) {
+// TestOutageGate kills the agent under many running watches. Connection refused comes
+// back in microseconds, so without the gate every watch would retry on its own (with
+// backoff, about 7 times in 3 s each); with it they all wait while one prober asks.
+// When the agent is back, every watch resumes.
+func TestOutageGate(t *testing.T) {
 	a := consultest.Start(t)
 	w := NewWatcher(Config{Client: a.Client, WaitTime: 2 * time.Second})
-	r := watchService(t, w, "", "web")
-	waitLast(t, r, func(Update) error { return nil })
+	const watches = 20
+	recs := make([]*recorder[Update], watches)
+	for i := range recs {
+		recs[i] = watchService(t, w, "", fmt.Sprintf("web-%d", i))
+	}
+	for _, r := range recs {
+		waitLast(t, r, func(Update) error { return nil })
+	}
 	contact := w.Stats().LastContactUnixNano()
 	if contact == 0 {
 		t.Fatal("LastContact not set after a successful answer")
 	}
 
-	const window = 3 * time.Second
 	a.Kill()
-	before := w.Stats().Requests(KindService)
+	consultest.Eventually(t, settle, func() error {
+		if w.Stats().Errors(KindService) == 0 {
+			return errors.New("no request has failed yet")
+		}
+		return nil
+	})
+	const window = 3 * time.Second
+	svc, probes := w.Stats().Requests(KindService), w.Stats().Requests(KindProbe)
 	// Bounded observation window: this is what is being measured, not synchronisation.
 	time.Sleep(window)
-	n := w.Stats().Requests(KindService) - before
+	svc, probes = w.Stats().Requests(KindService)-svc, w.Stats().Requests(KindProbe)-probes
+	// Each watch fails at most once more (its request was in flight when the agent
+	// died); the probes back off from 100 ms to 2 s: about 5 in 3 s.
+	if svc > watches {
+		t.Errorf("%d watch requests in %v against a dead agent: the watches are not waiting", svc, window)
+	}
+	if probes < 2 || probes > 15 {
+		t.Errorf("%d probes in %v, want 2..15", probes, window)
+	}
+	if got := w.Stats().LastContactUnixNano(); got != contact && time.Since(time.Unix(0, got)) < window {
+		t.Errorf("LastContact moved during the outage")
+	}
 
-	// Full jitter from 50ms doubling: about 7 requests in 3s on average; the chance of
-	// more than 15 is negligible. MinInterval alone would allow 60.
-	if n > 15 {
-		t.Errorf("%d requests in %v against a dead agent: backoff not working", n, window)
-	}
-	if n < 2 {
-		t.Errorf("%d requests in %v: the watch stopped retrying", n, window)
-	}
-	if e := w.Stats().Errors(KindService); e < n-1 {
-		t.Errorf("Errors = %d, want about %d", e, n)
-	}
-	if got := w.Stats().LastContactUnixNano(); got != contact {
-		// The last answer may have arrived just before the kill; it must not move after.
-		if time.Since(time.Unix(0, got)) < window-500*time.Millisecond {
-			t.Errorf("LastContact moved during the outage")
-		}
+	a.Restart()
+	for i, r := range recs {
+		id := fmt.Sprintf("web-%d-1", i)
+		a.RegisterService(t, api.AgentServiceRegistration{ID: id, Name: fmt.Sprintf("web-%d", i), Port: 80})
+		waitLast(t, r, func(u Update) error {
+			_, err := only(u, id)
+			return err
+		})
 	}
 }
 

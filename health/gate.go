@@ -1,0 +1,174 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// The outage gate. With thousands of watches (one per service), each retrying on its
+// own during an outage means thousands of connection attempts against an agent that
+// cannot answer them - at 10 000 services that storm starved the DNS readers of CPU
+// and, once the agent was back, hit it with every watch at once. Instead, a loop that
+// fails because Consul is unreachable closes the gate and waits at it; one prober asks
+// Consul whether it is back; when it is (or any request succeeds), the gate opens and
+// the waiting loops go through spread over a window that grows with their number.
+
+const (
+	probeTimeout  = 5 * time.Second
+	probeBase     = 100 * time.Millisecond
+	probeMax      = 2 * time.Second
+	resyncPerLoop = time.Millisecond // → 1000 resyncs/s at most on average
+	resyncMax     = 10 * time.Second
+)
+
+type gate struct {
+	probe func(ctx context.Context) error
+	// jitter returns a random duration in [0, d); tests may fix it.
+	jitter func(d time.Duration) time.Duration
+
+	mu         sync.Mutex
+	down       bool
+	opened     chan struct{} // closed when the gate opens; replaced when it closes
+	waiters    int
+	spread     time.Duration // for the waiters released by the last opening
+	probing    bool
+	proberDone chan struct{} // closed when the current prober stops
+	probes     int           // probes sent since the gate closed, for their backoff
+}
+
+func newGate(probe func(ctx context.Context) error) *gate {
+	return &gate{probe: probe, jitter: func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return 0
+		}
+		return rand.N(d)
+	}}
+}
+
+// fail closes the gate after a request failed because Consul is unreachable.
+func (g *gate) fail() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.down {
+		g.down, g.opened, g.probes = true, make(chan struct{}), 0
+	}
+}
+
+// ok opens the gate: something answered.
+func (g *gate) ok() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.down {
+		return
+	}
+	g.down = false
+	g.spread = min(time.Duration(g.waiters)*resyncPerLoop, resyncMax)
+	g.waiters = 0
+	close(g.opened)
+}
+
+// wait returns at once while the gate is open. Otherwise it waits for the opening
+// (probing while nobody else does) and then for a random share of the release
+// window. It returns early only with ctx's error.
+func (g *gate) wait(ctx context.Context) error {
+	g.mu.Lock()
+	if !g.down {
+		g.mu.Unlock()
+		return nil
+	}
+	g.waiters++
+	opened := g.opened
+	g.mu.Unlock()
+	for {
+		probe, proberDone := g.prober()
+		if probe {
+			g.probeUntilOpen(ctx, opened, proberDone)
+		}
+		select {
+		case <-opened:
+			g.mu.Lock()
+			spread := g.spread
+			g.mu.Unlock()
+			return sleep(ctx, g.jitter(spread))
+		case <-ctx.Done():
+			g.mu.Lock()
+			if g.opened == opened && g.down {
+				g.waiters--
+			}
+			g.mu.Unlock()
+			return ctx.Err()
+		case <-proberDone:
+			// The prober stopped without the gate opening: its watch was stopped.
+			// One of the waiters takes over.
+		}
+	}
+}
+
+// prober makes the caller the prober if the gate is closed and nobody probes. It
+// returns the channel that is closed when the current prober stops.
+func (g *gate) prober() (mine bool, done chan struct{}) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.down && !g.probing {
+		g.probing, g.proberDone, mine = true, make(chan struct{}), true
+	}
+	return mine, g.proberDone
+}
+
+// probeUntilOpen probes with backoff until Consul answers (and opens the gate), the
+// gate opens by itself, or ctx ends.
+func (g *gate) probeUntilOpen(ctx context.Context, opened, done chan struct{}) {
+	defer func() {
+		g.mu.Lock()
+		g.probing = false
+		g.mu.Unlock()
+		close(done)
+	}()
+	for {
+		g.mu.Lock()
+		g.probes++
+		n := g.probes
+		g.mu.Unlock()
+		d := min(probeMax, probeBase<<min(n-1, 8))
+		select {
+		case <-opened:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(d/2 + g.jitter(d/2)):
+		}
+		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
+		err := g.probe(pctx)
+		cancel()
+		if err == nil {
+			g.ok()
+			return
+		}
+	}
+}
+
+// errNoLeader: the agent answered, but from a server that knows no leader, so the
+// data may be a partial state (a restarting server replaying its log).
+var errNoLeader = errors.New("consul answered without a known leader")
+
+// unreachable reports whether err means Consul as a whole cannot answer now, as
+// opposed to an error about one request (an ACL denial, an unknown datacenter).
+func unreachable(err error) bool {
+	if errors.Is(err, ErrNoDatacenter) {
+		return false
+	}
+	if errors.Is(err, errNoLeader) {
+		return true
+	}
+	var se api.StatusError
+	if errors.As(err, &se) {
+		return se.Code == http.StatusTooManyRequests || se.Code >= 500
+	}
+	return true // transport errors: refused, reset, timed out
+}
