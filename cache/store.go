@@ -102,6 +102,7 @@ type Store[C any] struct {
 	changes        atomic.Uint64 // bumped by every applied update, for the state file
 	readFromConsul atomic.Bool   // the local catalog came from Consul, not a state file
 	restored       atomic.Bool
+	prefetched     atomic.Bool // every service was fetched once: Ready stops checking
 }
 
 type snapshot[C any] struct {
@@ -203,15 +204,18 @@ func (s *Store[C]) Ready() (bool, string) {
 	if v == nil || !v.servicesRead {
 		return false, "waiting for the first catalog read from Consul"
 	}
-	if s.cfg.Prefetch && !s.restored.Load() {
+	if s.cfg.Prefetch && !s.restored.Load() && !s.prefetched.Load() {
 		// Prefetch promises every service answered without a wait: ready once each
 		// has its first fetch, so a replica joining a rolling restart (or a load
-		// balancer) sends it nothing it would have to wait for.
+		// balancer) sends it nothing it would have to wait for. Only at start: later,
+		// services registered in a burst (or a catalog coming back after a Consul
+		// restart) must not take a serving replica out of its load balancer.
 		for _, sl := range v.services {
 			if sl.entry.Load() == nil {
 				return false, "prefetching services from Consul"
 			}
 		}
+		s.prefetched.Store(true)
 	}
 	return true, ""
 }

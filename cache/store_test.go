@@ -152,6 +152,40 @@ func TestPrefetch(t *testing.T) {
 	if n := s.Stats().Watches(); n != 3 {
 		t.Errorf("%d watches, want 3 (p1, p2, consul)", n)
 	}
+
+	// Services registered later are fetched too, and readiness does not flicker
+	// while they are: a serving replica must not leave its load balancer because
+	// the catalog grew.
+	stop := make(chan struct{})
+	flicker := make(chan string, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				close(flicker)
+				return
+			default:
+			}
+			if ok, why := s.Ready(); !ok {
+				flicker <- why
+				close(flicker)
+				return
+			}
+		}
+	}()
+	for i := 0; i < 20; i++ {
+		a.RegisterExternal(t, fmt.Sprintf("late-%d", i), "127.0.4.1", &api.AgentService{ID: "late", Service: fmt.Sprintf("late-%d", i), Port: 80})
+	}
+	consultest.Eventually(t, 10*time.Second, func() error {
+		if _, r := s.Lookup(nil, []byte("late-19")); r != Hit {
+			return fmt.Errorf("late-19: %v", r)
+		}
+		return nil
+	})
+	close(stop)
+	if why, ok := <-flicker; ok {
+		t.Errorf("not ready while new services were fetched: %s", why)
+	}
 }
 
 // TestNoHealthyPolicy: what is served when checks fail, per policy.
