@@ -16,6 +16,12 @@ func TestConsulAPIConfigOverridesOnlyAddress(t *testing.T) {
 	if got.Address != "10.1.2.3:8501" || got.Scheme != "https" || got.Token != "tok" || got.TLSConfig.CAFile != "/etc/ca.pem" {
 		t.Errorf("got %+v", got)
 	}
+
+	// The pool keeps a connection per blocking query for reuse.
+	def := consulAPIConfig(Config{ConsulAddr: "127.0.0.1:8500"}, api.DefaultConfig())
+	if tr := def.Transport; tr == nil || tr.MaxIdleConnsPerHost < 100000 || tr.MaxIdleConns != 0 || tr.IdleConnTimeout == 0 {
+		t.Errorf("transport pool: %+v", tr)
+	}
 }
 
 // The token must not reach the logs, whatever the format.
