@@ -62,6 +62,6 @@ docker:
 bench:
 	bench/run.sh
 
-# srvbridge with 10 000 services x 10 instances: sync, RSS, churn, Consul outages (bench/README.md); ~15 min.
+# srvbridge with 10 000 services x 10 instances: sync, RSS, churn, Consul outages (bench/README.md); ~10 min.
 bench-scale:
 	bench/scale.sh

@@ -7,7 +7,7 @@
 #   bench/scale.sh [--services N] [--instances M] [--quick] [--keep]
 #
 # Every setting is also an environment variable (flags win). The defaults take about
-# 15 minutes on 2 cores; QUICK=1 (500 x 4, short phases) about 3.
+# 10 minutes on 2 cores; QUICK=1 (500 x 4, short phases) about 2.
 #
 #   BENCH_SERVICES=10000 BENCH_INSTANCES=10  catalog: N services x M instances, one fake
 #                                            node per service (benchctl register)
@@ -247,7 +247,7 @@ outage() {
 	$recover
 	meta "${name}_up_ms" $((up / 1000000))
 	"$ctl" change -consul "$consul_addr" -dns "$sb_dns" -instances "$instances" -instance $((total / 2 + 1)) \
-		-since "$up" -label "change after $name" -out "$work/change-$name.json" | tee -a "$work/setup.txt" ||
+		-since "$up" -label "change after $name" -out "$work/change-$name.json" 2>&1 | tee -a "$work/setup.txt" ||
 		log "change after $name failed"
 	wait "$load_pid" || die "load failed"
 	unset "procs[$load_pid]"

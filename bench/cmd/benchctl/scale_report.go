@@ -32,6 +32,7 @@ type outageRun struct {
 	DownMS, UpMS int64
 	Load         loadResult
 	Change       *changeResult
+	NoChange     bool // a change was asked for but none was recorded: Consul did not take it in time
 }
 
 // outageFlag is name:load.json[:change.json].
@@ -136,7 +137,7 @@ func loadScaleReport(metaPath, obsPath, churnPath, setupPath string, outages []s
 		if len(parts) == 3 {
 			o.Change = &changeResult{}
 			if err := readJSON(parts[2], o.Change); errors.Is(err, os.ErrNotExist) {
-				o.Change = nil
+				o.Change, o.NoChange = nil, true
 			} else if err != nil {
 				return nil, err
 			}
@@ -363,6 +364,9 @@ func (rep *scaleReport) outageSection(b *strings.Builder, o outageRun) {
 		}
 		fmt.Fprintf(b, "\nA change right after recovery (instance %d set critical with `/v1/txn`, retried every 100 ms until Consul took it): committed %.2f s after Consul was back (%d attempts); %s.\n",
 			c.Instance, c.TxnOKMS/1000, c.Attempts, seen)
+	}
+	if o.NoChange {
+		b.WriteString("\nA change right after recovery (one instance set critical with `/v1/txn`, retried every 100 ms) could **not** be made: Consul did not take it within `benchctl change`'s time bound (see the log below).\n")
 	}
 	b.WriteString("\nEvery 5 seconds (CPU: the processes' mean over the window, in cores; open files, `srvbridge_degraded` and `/readyz`: the last reading of the window):\n\n")
 	cells = nil

@@ -244,6 +244,14 @@ func TestScaleReport(t *testing.T) {
 	if t.Failed() {
 		t.Log(md)
 	}
+	rep, err = loadScaleReport(files["meta.env"], files["observe.jsonl"], "", "",
+		[]string{"sigstop:" + files["load.json"] + ":" + files["change.json"] + ".missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if md := rep.markdown(); !strings.Contains(md, "could **not** be made") || strings.Contains(md, "### Propagation") {
+		t.Errorf("a missing change or churn file is not reported as such:\n%s", md)
+	}
 }
 
 // writeFiles writes name → content into a temporary directory and returns name → path.
