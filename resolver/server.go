@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/srvbridge/srvbridge/cache"
 )
@@ -66,24 +67,34 @@ func (s *Server) Start() error {
 	if _, _, err := net.SplitHostPort(s.cfg.Addr); err != nil {
 		return fmt.Errorf("dns listen address %q: %w", s.cfg.Addr, err)
 	}
-	conns, err := listenUDP(s.cfg.Addr, s.cfg.UDPSockets)
-	if err != nil {
-		return fmt.Errorf("listen udp %s: %w", s.cfg.Addr, err)
-	}
-	s.udp = conns
-	s.tcp, err = listenTCP(s.Addr())
-	if err != nil {
+	_, port, _ := net.SplitHostPort(s.cfg.Addr)
+	var conns []*net.UDPConn
+	for try := 0; ; try++ {
+		var err error
+		conns, err = listenUDP(s.cfg.Addr, s.cfg.UDPSockets)
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", s.cfg.Addr, err)
+		}
+		s.udp = conns
+		s.tcp, err = listenTCP(s.Addr())
+		if err == nil {
+			break
+		}
 		for _, c := range conns {
 			c.Close()
 		}
-		return fmt.Errorf("listen tcp %s: %w", s.cfg.Addr, err)
+		// Port 0 picked a UDP port whose TCP twin is taken (an outgoing connection
+		// may hold it): pick again.
+		if port != "0" || !errors.Is(err, syscall.EADDRINUSE) || try == 9 {
+			return fmt.Errorf("listen tcp %s: %w", s.cfg.Addr, err)
+		}
 	}
 	s.readers.Add(len(conns) + 1)
 	for _, c := range conns {
 		go s.serveBatch(c)
 	}
 	go s.serveTCP(s.tcp)
-	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", len(conns))
+	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", len(conns), "udp_receive_buffer", receiveBuffer(conns[0]))
 	return nil
 }
 
