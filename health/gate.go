@@ -23,8 +23,8 @@ const (
 	probeTimeout  = 5 * time.Second
 	probeBase     = 100 * time.Millisecond
 	probeMax      = 2 * time.Second
-	resyncPerLoop = time.Millisecond // → 1000 resyncs/s at most on average
-	resyncMax     = 10 * time.Second
+	resyncPerLoop = 2 * time.Millisecond // → 500 resyncs/s on average
+	resyncMax     = 20 * time.Second
 )
 
 type gate struct {

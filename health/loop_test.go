@@ -198,3 +198,17 @@ func equalU64(a, b []uint64) bool {
 	}
 	return true
 }
+
+func TestSpreadWait(t *testing.T) {
+	lo, hi := time.Hour, time.Duration(0)
+	for i := 0; i < 10000; i++ {
+		d := spreadWait(time.Minute)
+		lo, hi = min(lo, d), max(hi, d)
+	}
+	if lo < 45*time.Second || hi > 75*time.Second || hi-lo < 25*time.Second {
+		t.Errorf("waits from %v to %v, want spread over 45s..75s", lo, hi)
+	}
+	if d := spreadWait(maxWaitTime); d > maxWaitTime {
+		t.Errorf("%v past Consul's limit", d)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -120,17 +121,28 @@ func (w *Watcher) queryOptions(ctx context.Context, dc string, index uint64) (*a
 	// quarter of the wait (1s to 10s) before it is abandoned as hung.
 	grace := min(max(w.cfg.WaitTime/4, time.Second), 10*time.Second)
 	timeout := grace
+	wait := w.cfg.WaitTime
 	if index > 0 {
-		timeout += w.cfg.WaitTime + w.cfg.WaitTime/16
+		wait = spreadWait(wait)
+		timeout += wait + wait/16
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout)
 	q := &api.QueryOptions{
 		Datacenter: dc,
 		AllowStale: w.cfg.AllowStale,
 		WaitIndex:  index,
-		WaitTime:   w.cfg.WaitTime,
+		WaitTime:   wait,
 	}
 	return q.WithContext(rctx), cancel
+}
+
+// spreadWait varies one request's wait within ±25 %. Watches that (re)started
+// together - all of them at start-up, or after an outage - would otherwise keep
+// returning together every WaitTime (Consul's own jitter is only wait/16): at 10 000
+// services, bursts of a thousand full answers a second. A few rounds of this spread
+// them out.
+func spreadWait(wait time.Duration) time.Duration {
+	return min(wait*3/4+rand.N(wait/2+1), maxWaitTime)
 }
 
 // run wires a typed fetch into the loop.
