@@ -14,7 +14,7 @@ const (
 	KindNodes                   // /v1/catalog/nodes
 	KindDatacenters             // /v1/agent/self and /v1/catalog/datacenters (one-shot)
 	KindQuery                   // /v1/query/<name>/execute (one-shot)
-	KindProbe                   // /v1/status/leader while Consul is unreachable (gate.go)
+	KindProbe                   // a consistent read while Consul is unreachable (gate.go)
 	numKinds
 )
 
