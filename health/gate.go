@@ -25,6 +25,10 @@ const (
 	probeMax      = 2 * time.Second
 	resyncPerLoop = 2 * time.Millisecond // → 500 resyncs/s on average
 	resyncMax     = 20 * time.Second
+	// A gate that closes again within relapseWindow of opening doubles the next
+	// release window, up to 2^maxRelapses times.
+	relapseWindow = 30 * time.Second
+	maxRelapses   = 3
 )
 
 type gate struct {
@@ -40,6 +44,10 @@ type gate struct {
 	probing    bool
 	proberDone chan struct{} // closed when the current prober stops
 	probes     int           // probes sent since the gate closed, for their backoff
+	// openedAt and relapses slow the release down when Consul fails again soon
+	// after each opening.
+	openedAt time.Time
+	relapses uint
 }
 
 func newGate(probe func(ctx context.Context) error) *gate {
@@ -55,8 +63,17 @@ func newGate(probe func(ctx context.Context) error) *gate {
 func (g *gate) fail() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.down {
-		g.down, g.opened, g.probes = true, make(chan struct{}), 0
+	if g.down {
+		return
+	}
+	g.down, g.opened, g.probes = true, make(chan struct{}), 0
+	// Closed again soon after opening: Consul answered the probe but not the
+	// loops (after a freeze it is still busy with the connections it had, and its
+	// per-client connection limit is full of them). Release slower next time.
+	if !g.openedAt.IsZero() && time.Since(g.openedAt) < relapseWindow {
+		g.relapses = min(g.relapses+1, maxRelapses)
+	} else {
+		g.relapses = 0
 	}
 }
 
@@ -67,8 +84,8 @@ func (g *gate) ok() {
 	if !g.down {
 		return
 	}
-	g.down = false
-	g.spread = min(time.Duration(g.waiters)*resyncPerLoop, resyncMax)
+	g.down, g.openedAt = false, time.Now()
+	g.spread = min(time.Duration(g.waiters)*resyncPerLoop, resyncMax) << g.relapses
 	g.waiters = 0
 	close(g.opened)
 }
