@@ -2,6 +2,7 @@ package main
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 )
@@ -13,16 +14,23 @@ import (
 func consulAPIConfig(c Config, base *api.Config) *api.Config {
 	base.Address = c.ConsulAddr
 	if t := base.Transport; t != nil {
-		// Every watched service holds a blocking query on a connection of its own.
-		// The default pool keeps GOMAXPROCS+1 idle connections per host, so when many
-		// queries return at once (a burst of changes) the rest were closed and dialled
-		// again: thousands of TIME_WAIT sockets at 10 000 services and, past Consul's
-		// per-client limit, refused requests. Idle connections still time out.
-		t.MaxIdleConns = 0 // no total limit
-		t.MaxIdleConnsPerHost = 1 << 20
+		// Every watched service holds a blocking query on a connection of its own,
+		// idle only between an answer and the loop's next request. The default pool
+		// keeps GOMAXPROCS+1 idle connections per host, so when many queries return
+		// at once (a burst of changes) the rest were closed and dialled again:
+		// thousands of TIME_WAIT sockets at 10 000 services and refused requests.
+		// Not unlimited either: connections the transport dialled for a request
+		// that meanwhile got another one would pile up idle and count against
+		// Consul's per-client connection limit.
+		t.MaxIdleConns = 0 // no total limit; the per-host one binds
+		t.MaxIdleConnsPerHost = idleConsulConns
+		t.IdleConnTimeout = 30 * time.Second
 	}
 	return base
 }
+
+// idleConsulConns holds the idle moments of a burst of a thousand answers a second.
+const idleConsulConns = 512
 
 // consulLogAttrs describes the Consul connection for the start-up log. Secrets are
 // reported as set or unset, never by value.

@@ -19,7 +19,7 @@ func TestConsulAPIConfigOverridesOnlyAddress(t *testing.T) {
 
 	// The pool keeps a connection per blocking query for reuse.
 	def := consulAPIConfig(Config{ConsulAddr: "127.0.0.1:8500"}, api.DefaultConfig())
-	if tr := def.Transport; tr == nil || tr.MaxIdleConnsPerHost < 100000 || tr.MaxIdleConns != 0 || tr.IdleConnTimeout == 0 {
+	if tr := def.Transport; tr == nil || tr.MaxIdleConnsPerHost != idleConsulConns || tr.MaxIdleConns != 0 || tr.IdleConnTimeout == 0 {
 		t.Errorf("transport pool: %+v", tr)
 	}
 }
