@@ -195,7 +195,10 @@ func walk(msg []byte) (replyInfo, error) {
 		if rdata+rdlen > len(msg) {
 			return ri, errMalformed
 		}
-		if rtype == typeOPT {
+		// The OPT pseudo-record: root owner, additional section (RFC 6891 6.1.1).
+		// Anything else with its type is passed on as an ordinary record; stripping
+		// its options by the fixed layout would cut a longer owner name in half.
+		if rtype == typeOPT && msg[start] == 0 && i >= an+ns {
 			ri.opt = start
 			ri.optLast = i == an+ns+ar-1 && rdata+rdlen == len(msg)
 		} else {
