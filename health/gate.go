@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"sync"
@@ -33,6 +34,7 @@ const (
 
 type gate struct {
 	probe func(ctx context.Context) error
+	log   *slog.Logger
 	// jitter returns a random duration in [0, d); tests may fix it.
 	jitter func(d time.Duration) time.Duration
 
@@ -47,11 +49,12 @@ type gate struct {
 	// openedAt and relapses slow the release down when Consul fails again soon
 	// after each opening.
 	openedAt time.Time
+	closedAt time.Time
 	relapses uint
 }
 
-func newGate(probe func(ctx context.Context) error) *gate {
-	return &gate{probe: probe, jitter: func(d time.Duration) time.Duration {
+func newGate(probe func(ctx context.Context) error, log *slog.Logger) *gate {
+	return &gate{probe: probe, log: log, jitter: func(d time.Duration) time.Duration {
 		if d <= 0 {
 			return 0
 		}
@@ -59,14 +62,14 @@ func newGate(probe func(ctx context.Context) error) *gate {
 	}}
 }
 
-// fail closes the gate after a request failed because Consul is unreachable.
-func (g *gate) fail() {
+// fail closes the gate after a request failed with err because Consul is unreachable.
+func (g *gate) fail(err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.down {
 		return
 	}
-	g.down, g.opened, g.probes = true, make(chan struct{}), 0
+	g.down, g.opened, g.probes, g.closedAt = true, make(chan struct{}), 0, time.Now()
 	// Closed again soon after opening: Consul answered the probe but not the
 	// loops (after a freeze it is still busy with the connections it had, and its
 	// per-client connection limit is full of them). Release slower next time.
@@ -75,6 +78,8 @@ func (g *gate) fail() {
 	} else {
 		g.relapses = 0
 	}
+	g.log.Warn("consul unreachable; watches wait while one request at a time asks whether it is back",
+		"err", err.Error(), "relapses", g.relapses)
 }
 
 // ok opens the gate: something answered.
@@ -86,6 +91,8 @@ func (g *gate) ok() {
 	}
 	g.down, g.openedAt = false, time.Now()
 	g.spread = min(time.Duration(g.waiters)*resyncPerLoop, resyncMax) << g.relapses
+	g.log.Info("consul reachable again", "down_for", g.openedAt.Sub(g.closedAt).Round(time.Millisecond),
+		"watches_waiting", g.waiters, "released_over", g.spread)
 	g.waiters = 0
 	close(g.opened)
 }

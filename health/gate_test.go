@@ -1,6 +1,8 @@
 package health
 
 import (
+	"errors"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -8,9 +10,9 @@ import (
 // TestGateReleaseWindow: the waiters are released over 2 ms each (at most 20 s), and
 // twice as slowly each time Consul fails again soon after an opening, up to 8 times.
 func TestGateReleaseWindow(t *testing.T) {
-	g := newGate(nil)
+	g := newGate(nil, slog.New(slog.DiscardHandler))
 	open := func(waiters int) time.Duration {
-		g.fail()
+		g.fail(errors.New("down"))
 		g.mu.Lock()
 		g.waiters = waiters
 		g.mu.Unlock()

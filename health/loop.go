@@ -82,13 +82,16 @@ func (l *loop[T]) run(ctx context.Context) error {
 			}
 			failures++
 			// One warning per outage; the retries in between would only repeat it.
+			// When the gate takes the failure, the gate warns once for every watch:
+			// 10 000 watches must not write 10 000 lines.
+			gated := l.gate != nil && unreachable(err)
 			level := slog.LevelDebug
-			if failures == 1 {
+			if failures == 1 && !gated {
 				level = slog.LevelWarn
 			}
 			l.log.Log(ctx, level, "consul request failed; retrying", "watch", l.what, "err", err.Error(), "failures", failures)
-			if l.gate != nil && unreachable(err) {
-				l.gate.fail()
+			if gated {
+				l.gate.fail(err)
 				if err := l.gate.wait(ctx); err != nil {
 					return err
 				}
@@ -101,7 +104,11 @@ func (l *loop[T]) run(ctx context.Context) error {
 			continue
 		}
 		if failures > 0 {
-			l.log.Info("consul reachable again", "watch", l.what, "failures", failures)
+			level := slog.LevelInfo
+			if l.gate != nil {
+				level = slog.LevelDebug // the gate said so once
+			}
+			l.log.Log(ctx, level, "consul reachable again", "watch", l.what, "failures", failures)
 			failures = 0
 		}
 		resync = false

@@ -78,7 +78,7 @@ func NewWatcher(cfg Config) *Watcher {
 		log = slog.New(slog.DiscardHandler)
 	}
 	w := &Watcher{cfg: cfg, log: log}
-	w.gate = newGate(w.probe)
+	w.gate = newGate(w.probe, log)
 	return w
 }
 

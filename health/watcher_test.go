@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -401,7 +402,8 @@ func assertPromptCancel(t *testing.T, what string, run *running) {
 // When the agent is back, every watch resumes.
 func TestOutageGate(t *testing.T) {
 	a := consultest.Start(t)
-	w := NewWatcher(Config{Client: a.Client, WaitTime: 2 * time.Second})
+	var logs syncBuffer
+	w := NewWatcher(Config{Client: a.Client, WaitTime: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	const watches = 20
 	recs := make([]*recorder[Update], watches)
 	for i := range recs {
@@ -437,6 +439,10 @@ func TestOutageGate(t *testing.T) {
 	}
 	if got := w.Stats().LastContactUnixNano(); got != contact && time.Since(time.Unix(0, got)) < window {
 		t.Errorf("LastContact moved during the outage")
+	}
+	// One warning for the outage, not one per watch.
+	if n := strings.Count(logs.String(), "level=WARN"); n != 1 {
+		t.Errorf("%d warnings for one outage of %d watches, want 1:\n%s", n, watches, logs.String())
 	}
 
 	a.Restart()
