@@ -13,16 +13,12 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
-	"github.com/srvbridge/srvbridge/internal/consultest"
 )
 
 // TestClients: UDP and TCP give the same records, and dig and Go's own resolver both
 // parse them.
 func TestClients(t *testing.T) {
-	a := consultest.Start(t)
-	threeWeb(t, a)
-	b := bridgetest.Start(t, a.HTTPAddr)
-	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	_, b := threeWebBridge(t)
 
 	t.Run("tcp equals udp", func(t *testing.T) {
 		for _, q := range []struct {

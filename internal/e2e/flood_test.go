@@ -9,18 +9,12 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/srvbridge/srvbridge/internal/bridgetest"
-	"github.com/srvbridge/srvbridge/internal/consultest"
 )
 
 // TestRandomNameFlood: 200 000 made-up service names cost Consul nothing beyond the
 // watches already running, and srvbridge's memory stays bounded.
 func TestRandomNameFlood(t *testing.T) {
-	a := consultest.Start(t)
-	threeWeb(t, a)
-	b := bridgetest.Start(t, a.HTTPAddr)
-	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	_, b := threeWebBridge(t)
 	before := scrape(t, b)
 
 	const total, workers = 200000, 4

@@ -26,13 +26,21 @@ func threeWeb(t *testing.T, a *consultest.Agent) {
 	instance(t, a, "web", "web-3", "127.0.0.13", 8083)
 }
 
-// TestHealthPropagation flips one instance's check and measures how long the DNS
-// answer takes to follow. Run with -v to see the delays.
-func TestHealthPropagation(t *testing.T) {
+// threeWebBridge is the common start: a Consul agent with threeWeb, and srvbridge
+// already answering with all three.
+func threeWebBridge(t *testing.T) (*consultest.Agent, *bridgetest.Bridge) {
+	t.Helper()
 	a := consultest.Start(t)
 	threeWeb(t, a)
 	b := bridgetest.Start(t, a.HTTPAddr)
 	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	return a, b
+}
+
+// TestHealthPropagation flips one instance's check and measures how long the DNS
+// answer takes to follow. Run with -v to see the delays.
+func TestHealthPropagation(t *testing.T) {
+	a, b := threeWebBridge(t)
 
 	// Changes are spaced past the watch's rate limit (health.DefaultMinInterval,
 	// with a small burst): one service changing faster than that is deliberately
@@ -138,10 +146,7 @@ func TestWeights(t *testing.T) {
 // TestConsulRestart: a restarted dev agent has an empty catalog and a lower index;
 // srvbridge must notice both and recover when services come back.
 func TestConsulRestart(t *testing.T) {
-	a := consultest.Start(t)
-	threeWeb(t, a)
-	b := bridgetest.Start(t, a.HTTPAddr)
-	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	a, b := threeWebBridge(t)
 
 	a.Restart()
 	waitFor(t, b, "web.service.consul", dns.TypeSRV, isRcode(dns.RcodeNameError))

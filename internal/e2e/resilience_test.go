@@ -76,10 +76,7 @@ func (p *prober) finish() string {
 // answered from the last known data: no SERVFAIL, nothing lost. When Consul is back
 // (restarted, so empty) the answers follow it within seconds.
 func TestConsulOutage(t *testing.T) {
-	a := consultest.Start(t)
-	threeWeb(t, a)
-	b := bridgetest.Start(t, a.HTTPAddr)
-	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	a, b := threeWebBridge(t)
 
 	p := probe(b.DNSAddr, "web.service.consul.", dns.TypeSRV, 0)
 	a.Pause()
@@ -151,10 +148,7 @@ func TestStartWithConsulDown(t *testing.T) {
 // TestSlowTCPClients: connections that send nothing, or half a query, hold neither
 // UDP nor other TCP clients.
 func TestSlowTCPClients(t *testing.T) {
-	a := consultest.Start(t)
-	threeWeb(t, a)
-	b := bridgetest.Start(t, a.HTTPAddr)
-	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	_, b := threeWebBridge(t)
 	var conns []net.Conn
 	for i := 0; i < 50; i++ {
 		c, err := net.Dial("tcp", b.DNSAddr)
