@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"fmt"
 	"html/template"
@@ -239,16 +240,7 @@ func sortedCounters(m map[string]uint64) []counter {
 		out = append(out, counter{k, n})
 	}
 	slices.SortFunc(out, func(a, b counter) int {
-		if a.N != b.N {
-			if a.N > b.N {
-				return -1
-			}
-			return 1
-		}
-		if a.Name < b.Name {
-			return -1
-		}
-		return 1
+		return cmp.Or(cmp.Compare(b.N, a.N), strings.Compare(a.Name, b.Name))
 	})
 	return out
 }
