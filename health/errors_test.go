@@ -85,7 +85,7 @@ func TestTokenNotInErrorsOrLogs(t *testing.T) {
 
 	wctx, wcancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.WatchService(wctx, "", "web", func(Update) {}) }()
+	go func() { done <- w.WatchService(wctx, "", "web", func(ServiceState) {}) }()
 	consultest.Eventually(t, 10*time.Second, func() error {
 		// The watch's own failure, then the outage gate's probes (with the token too).
 		if w.Stats().Errors(KindService) < 1 || w.Stats().Errors(KindProbe) < 2 {

@@ -192,7 +192,16 @@ func unreachable(err error) bool {
 	}
 	var se api.StatusError
 	if errors.As(err, &se) {
-		return se.Code == http.StatusTooManyRequests || se.Code >= 500
+		// 429 is back-pressure (limiter in limit.go), never an outage: Consul is
+		// there, and closing the gate on it would stop every loop at once.
+		return se.Code >= 500
 	}
 	return true // transport errors: refused, reset, timed out
+}
+
+// throttled reports whether Consul answered 429: too many connections from this
+// client address (limits.http_max_conns_per_client), or a request rate limit.
+func throttled(err error) bool {
+	var se api.StatusError
+	return errors.As(err, &se) && se.Code == http.StatusTooManyRequests
 }

@@ -67,7 +67,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 		if resync {
 			ask = 0
 		}
+		l.stats.inFlight.Add(1)
 		v, got, err := l.fetch(ctx, ask)
+		l.stats.inFlight.Add(-1)
 		if errors.Is(err, errNoLeader) && !delivered {
 			err = nil // a leaderless answer beats none
 		}
@@ -76,6 +78,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			l.stats.failure(l.kind)
+			if throttled(err) {
+				l.stats.throttled.Add(1)
+			}
 			resync = true
 			if errors.Is(err, ErrNoDatacenter) && !delivered {
 				return fmt.Errorf("watch %s: %w", l.what, err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -45,9 +46,19 @@ type Config struct {
 	// leader elections and load spreads over all servers. Production wiring should set
 	// it (the zero value is the conservative choice only because it is the zero value).
 	AllowStale bool
+	// MaxConns bounds the refetch requests in flight at once (per Watcher, all
+	// datacenters together); 0 means DefaultMaxConns. The transport should carry
+	// the same bound (http.Transport.MaxConnsPerHost), which also covers the three
+	// blocking queries of each watched datacenter.
+	MaxConns int
 	// Logger receives warnings about Consul outages; nil discards.
 	Logger *slog.Logger
 }
+
+// DefaultMaxConns is the connection budget: far under the 200 connections a Consul
+// agent accepts from one client address by default, so that a few replicas and the
+// local tools fit beside each other.
+const DefaultMaxConns = 16
 
 // Watcher runs blocking-query loops against one Consul agent. It is safe for
 // concurrent use: run one Watch* call per goroutine.
@@ -56,6 +67,10 @@ type Watcher struct {
 	log   *slog.Logger
 	stats Stats
 	gate  *gate
+	lim   *limiter
+
+	feedsMu sync.Mutex
+	feeds   map[string]*feed // datacenter as asked ("" = the agent's own) → its feed
 }
 
 // NewWatcher applies defaults to cfg. It panics if cfg.Client is nil.
@@ -77,7 +92,11 @@ func NewWatcher(cfg Config) *Watcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{cfg: cfg, log: log}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	// Each datacenter's three blocking queries hold connections of their own.
+	w := &Watcher{cfg: cfg, log: log, lim: newLimiter(cfg.MaxConns - 3), feeds: map[string]*feed{}}
 	w.gate = newGate(w.probe, log)
 	return w
 }
@@ -115,6 +134,13 @@ func (w *Watcher) leader(meta *api.QueryMeta) error {
 
 // Stats returns the watcher's counters; they are live, not a copy.
 func (w *Watcher) Stats() *Stats { return &w.stats }
+
+// RequestLimit is how many refetches may be in flight now (it halves on each 429
+// and grows back with successes) and the most it may reach.
+func (w *Watcher) RequestLimit() (limit, most int) {
+	l, _ := w.lim.current()
+	return l, w.lim.max
+}
 
 // queryOptions builds one request. Its context carries a deadline so that a hung agent
 // (paused process, black-holed connection) cannot stall a loop forever: the api
@@ -157,23 +183,23 @@ func run[T any](ctx context.Context, w *Watcher, kind Kind, what string, fetch f
 // WatchService watches every instance of one service, healthy or not
 // (/v1/health/service/<name> without ?passing), and calls out with the full state
 // first and then on every change of Consul's index. dc "" means the agent's own
-// datacenter; Update.Datacenter echoes dc as given.
+// datacenter; ServiceState.Datacenter echoes dc as given.
 //
 // It blocks until ctx is done and then returns ctx.Err(). The only other return is an
 // error wrapping ErrNoDatacenter, before out was ever called.
-func (w *Watcher) WatchService(ctx context.Context, dc, name string, out func(Update)) error {
+func (w *Watcher) WatchService(ctx context.Context, dc, name string, out func(ServiceState)) error {
 	if name == "" {
 		return errors.New("watch service: empty service name")
 	}
 	what := fmt.Sprintf("service %s/%s", dc, name)
-	return run(ctx, w, KindService, what, func(ctx context.Context, index uint64) (Update, uint64, error) {
+	return run(ctx, w, KindService, what, func(ctx context.Context, index uint64) (ServiceState, uint64, error) {
 		q, cancel := w.queryOptions(ctx, dc, index)
 		defer cancel()
 		entries, meta, err := w.cfg.Client.Health().Service(name, "", false, q)
 		if err != nil {
-			return Update{}, 0, classify(dc, err)
+			return ServiceState{}, 0, classify(dc, err)
 		}
-		return Update{
+		return ServiceState{
 			Service:    name,
 			Datacenter: dc,
 			Instances:  instancesFrom(entries, w.cfg.OnlyPassing),

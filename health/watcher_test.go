@@ -86,13 +86,13 @@ func watch(t *testing.T, fn func(ctx context.Context) error) *running {
 	return r
 }
 
-func watchService(t *testing.T, w *Watcher, dc, name string) *recorder[Update] {
-	r := &recorder[Update]{}
+func watchService(t *testing.T, w *Watcher, dc, name string) *recorder[ServiceState] {
+	r := &recorder[ServiceState]{}
 	watch(t, func(ctx context.Context) error { return w.WatchService(ctx, dc, name, r.add) })
 	return r
 }
 
-func only(u Update, id string) (Instance, error) {
+func only(u ServiceState, id string) (Instance, error) {
 	for _, in := range u.Instances {
 		if in.ID == id {
 			return in, nil
@@ -113,7 +113,7 @@ func TestWatchServiceHealth(t *testing.T) {
 	rOnly := watchService(t, wOnly, "", "web")
 
 	// Not registered yet: the first answer is delivered, empty.
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		if len(u.Instances) != 0 || u.Service != "web" {
 			return fmt.Errorf("want empty update for web, got %+v", u)
 		}
@@ -125,9 +125,9 @@ func TestWatchServiceHealth(t *testing.T) {
 		Weights: &api.AgentWeights{Passing: 10, Warning: 3},
 		Check:   &api.AgentServiceCheck{CheckID: "web-1-ttl", TTL: "1h", Status: api.HealthPassing},
 	})
-	expect := func(name string, r *recorder[Update], status Status, raw string, weight uint16) {
+	expect := func(name string, r *recorder[ServiceState], status Status, raw string, weight uint16) {
 		t.Helper()
-		u := waitLast(t, r, func(u Update) error {
+		u := waitLast(t, r, func(u ServiceState) error {
 			in, err := only(u, "web-1")
 			if err != nil {
 				return err
@@ -138,12 +138,12 @@ func TestWatchServiceHealth(t *testing.T) {
 			return nil
 		})
 		if u.Index == 0 {
-			t.Errorf("%s: Update.Index = 0", name)
+			t.Errorf("%s: ServiceState.Index = 0", name)
 		}
 	}
 
 	expect("registered", r, Passing, api.HealthPassing, 10)
-	in, _ := only(waitLast(t, r, func(Update) error { return nil }), "web-1")
+	in, _ := only(waitLast(t, r, func(ServiceState) error { return nil }), "web-1")
 	if in.Address != "127.0.0.9" || !in.OwnAddress || in.Port != 8080 || in.Node != a.NodeName ||
 		in.NodeAddress != "127.0.0.1" || !slices.Equal(in.Tags, []string{"v1", "primary"}) {
 		t.Errorf("registered instance = %+v", in)
@@ -171,7 +171,7 @@ func TestWatchServiceHealth(t *testing.T) {
 	expect("node maintenance off", r, Passing, api.HealthPassing, 10)
 
 	a.Deregister(t, "web-1")
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		if u.Instances == nil || len(u.Instances) != 0 {
 			return fmt.Errorf("after deregister: instances = %#v, want empty non-nil", u.Instances)
 		}
@@ -198,7 +198,7 @@ func TestWatchServiceNodes(t *testing.T) {
 	a.RegisterExternal(t, "ext-2", "127.0.0.22", &api.AgentService{ID: "api-2", Service: "api", Port: 9002, Address: "127.0.0.99"},
 		&api.HealthCheck{CheckID: "serfHealth", Name: "Serf Health Status", Status: api.HealthPassing})
 
-	u := waitLast(t, r, func(u Update) error {
+	u := waitLast(t, r, func(u ServiceState) error {
 		if len(u.Instances) != 2 {
 			return fmt.Errorf("%d instances, want 2", len(u.Instances))
 		}
@@ -219,7 +219,7 @@ func TestWatchServiceNodes(t *testing.T) {
 	// A failing node check takes every service on that node out.
 	a.RegisterExternal(t, "ext-2", "127.0.0.22", nil,
 		&api.HealthCheck{CheckID: "serfHealth", Name: "Serf Health Status", Status: api.HealthCritical})
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		in, err := only(u, "api-2")
 		if err != nil {
 			return err
@@ -293,7 +293,7 @@ func TestUnknownDatacenter(t *testing.T) {
 		want string
 	}{
 		{"service", func() error {
-			return w.WatchService(ctx, "nowhere", "web", func(Update) { t.Error("out called for unknown dc") })
+			return w.WatchService(ctx, "nowhere", "web", func(ServiceState) { t.Error("out called for unknown dc") })
 		}, "watch service nowhere/web"},
 		{"catalog", func() error {
 			return w.WatchCatalog(ctx, "nowhere", func(Catalog) { t.Error("out called for unknown dc") })
@@ -343,7 +343,7 @@ func TestWatchRecoversFromIndexReset(t *testing.T) {
 	a.Restart()
 	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 1001})
 
-	after := waitLast(t, r, func(u Update) error {
+	after := waitLast(t, r, func(u ServiceState) error {
 		if len(u.Instances) != 1 || u.Instances[0].Port != 1001 {
 			return fmt.Errorf("instances = %+v, want only web-1 on port 1001", u.Instances)
 		}
@@ -362,9 +362,9 @@ func TestWatchCancelIsPrompt(t *testing.T) {
 	w := NewWatcher(Config{Client: a.Client, WaitTime: time.Minute})
 
 	// Cancelled while blocked in a long blocking query.
-	r := &recorder[Update]{}
+	r := &recorder[ServiceState]{}
 	run := watch(t, func(ctx context.Context) error { return w.WatchService(ctx, "", "web", r.add) })
-	waitLast(t, r, func(Update) error { return nil })
+	waitLast(t, r, func(ServiceState) error { return nil })
 	assertPromptCancel(t, "blocking query", run)
 
 	// Cancelled while waiting at the outage gate (and probing) with the agent dead.
@@ -405,12 +405,12 @@ func TestOutageGate(t *testing.T) {
 	var logs syncBuffer
 	w := NewWatcher(Config{Client: a.Client, WaitTime: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	const watches = 20
-	recs := make([]*recorder[Update], watches)
+	recs := make([]*recorder[ServiceState], watches)
 	for i := range recs {
 		recs[i] = watchService(t, w, "", fmt.Sprintf("web-%d", i))
 	}
 	for _, r := range recs {
-		waitLast(t, r, func(Update) error { return nil })
+		waitLast(t, r, func(ServiceState) error { return nil })
 	}
 	contact := w.Stats().LastContactUnixNano()
 	if contact == 0 {
@@ -449,7 +449,7 @@ func TestOutageGate(t *testing.T) {
 	for i, r := range recs {
 		id := fmt.Sprintf("web-%d-1", i)
 		a.RegisterService(t, api.AgentServiceRegistration{ID: id, Name: fmt.Sprintf("web-%d", i), Port: 80})
-		waitLast(t, r, func(u Update) error {
+		waitLast(t, r, func(u ServiceState) error {
 			_, err := only(u, id)
 			return err
 		})
@@ -463,7 +463,7 @@ func TestWatchSurvivesHungAgent(t *testing.T) {
 	a := consultest.Start(t)
 	w := NewWatcher(Config{Client: a.Client, WaitTime: time.Second})
 	r := watchService(t, w, "", "web")
-	waitLast(t, r, func(Update) error { return nil })
+	waitLast(t, r, func(ServiceState) error { return nil })
 
 	a.Pause()
 	consultest.Eventually(t, settle, func() error {
@@ -475,7 +475,7 @@ func TestWatchSurvivesHungAgent(t *testing.T) {
 	a.Resume()
 
 	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 80})
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		if _, err := only(u, "web-1"); err != nil {
 			return err
 		}

@@ -26,6 +26,7 @@ type Config struct {
 	OnlyPassing     bool
 	Prefetch        bool
 	MaxServices     int
+	ConsulMaxConns  int
 	IdleTimeout     time.Duration
 	AwaitTimeout    time.Duration
 	ShutdownTimeout time.Duration
@@ -76,6 +77,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("only_passing", c.OnlyPassing),
 		slog.Bool("prefetch", c.Prefetch),
 		slog.Int("max_services", c.MaxServices),
+		slog.Int("consul_max_conns", c.ConsulMaxConns),
 		slog.Duration("idle_timeout", c.IdleTimeout),
 		slog.Duration("await_timeout", c.AwaitTimeout),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
@@ -190,6 +192,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.OnlyPassing, err = parseBool(raw["only-passing"]); return err },
 		func() error { c.Prefetch, err = parseBool(raw["prefetch"]); return err },
 		func() error { c.MaxServices, err = parsePositiveInt(raw["max-services"]); return err },
+		func() error { c.ConsulMaxConns, err = parsePositiveInt(raw["consul-max-conns"]); return err },
 		func() error { c.IdleTimeout, err = parsePositiveDuration(raw["idle-timeout"]); return err },
 		func() error { c.AwaitTimeout, err = parsePositiveDuration(raw["await-timeout"]); return err },
 		func() error { c.ShutdownTimeout, err = parsePositiveDuration(raw["shutdown-timeout"]); return err },

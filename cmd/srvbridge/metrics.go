@@ -67,7 +67,7 @@ var (
 	descInstances = prometheus.NewDesc("srvbridge_instances_served",
 		"Instances in the answers currently served, across all services.", nil, nil)
 	descWatches = prometheus.NewDesc("srvbridge_watches_active",
-		"Consul blocking-query watches currently running.", nil, nil)
+		"Services held: kept fresh by the change feed (memory, not connections).", nil, nil)
 	descReady = prometheus.NewDesc("srvbridge_ready",
 		"1 while /readyz answers 200 (stale answers included), else 0.", nil, nil)
 	descBuildInfo = prometheus.NewDesc("srvbridge_build_info",
@@ -102,6 +102,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range answerDescs {
 		ch <- d
 	}
+	for _, d := range pressureDescs {
+		ch <- d
+	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -134,6 +137,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descLastContact, prometheus.GaugeValue,
 			max(c.now().Sub(last).Seconds(), 0))
+		if p, ok := cs.(consulPressure); ok {
+			collectPressure(ch, p)
+		}
 	}
 	if cc := src.Cache; cc != nil {
 		services, instances, watches := cc.Served()

@@ -20,7 +20,8 @@ import (
 )
 
 func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	apiCfg := consulAPIConfig(cfg, api.DefaultConfig())
+	var conns connCounter
+	apiCfg := consulAPIConfig(cfg, api.DefaultConfig(), &conns)
 	logger.Info("starting srvbridge", "version", version, "commit", commit,
 		"config", cfg, consulLogAttrs(apiCfg))
 	client, err := api.NewClient(apiCfg)
@@ -50,9 +51,10 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Client:      client,
 		OnlyPassing: cfg.OnlyPassing,
 		AllowStale:  true, // WaitTime and MinInterval: health's defaults
+		MaxConns:    cfg.ConsulMaxConns,
 		Logger:      logger.With("component", "health"),
 	})
-	consul := healthStats{watcher.Stats()}
+	consul := healthStats{s: watcher.Stats(), w: watcher, conns: &conns}
 	coll.SetSources(statsSources{Consul: consul, Ready: ready.Ready})
 
 	// DNS starts whether or not Consul answers: names outside the Consul domain are
@@ -183,8 +185,18 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	return runErr
 }
 
-// healthStats adapts *health.Stats to consulStats.
-type healthStats struct{ s *health.Stats }
+// healthStats adapts *health.Stats to consulStats and consulPressure.
+type healthStats struct {
+	s     *health.Stats
+	w     *health.Watcher
+	conns *connCounter
+}
+
+func (h healthStats) Pressure() pressureCounts {
+	limit, _ := h.w.RequestLimit()
+	return pressureCounts{InFlight: h.s.InFlight(), Conns: h.conns.Open(), Limit: int64(limit),
+		Throttled: h.s.Throttled(), Sweeps: h.s.Sweeps()}
+}
 
 func (h healthStats) EachKind(fn func(kind string, requests, errors uint64)) {
 	for _, k := range health.Kinds() {
