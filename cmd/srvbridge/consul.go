@@ -6,7 +6,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -20,21 +19,7 @@ import (
 func consulAPIConfig(c Config, base *api.Config, conns *connCounter) *api.Config {
 	base.Address = c.ConsulAddr
 	if t := base.Transport; t != nil {
-		budget := c.ConsulMaxConns
-		if budget <= 0 {
-			budget = health.DefaultMaxConns
-		}
-		// The connection budget (--consul-max-conns), enforced where connections
-		// are made: a request beyond it waits for a free connection instead of
-		// dialling one more, so however many requests the watcher starts, Consul's
-		// per-client limit (200 by default) is never reached by this process.
-		t.MaxConnsPerHost = budget
-		t.MaxIdleConns = 0 // no total limit; the per-host one binds
-		t.MaxIdleConnsPerHost = budget
-		t.IdleConnTimeout = 30 * time.Second
-		// Over TLS, HTTP/2: every request is a stream on one connection. net/http
-		// attempts h2 with a custom TLS config (which api sets) only when asked.
-		t.ForceAttemptHTTP2 = true
+		health.ConfigureTransport(t, c.ConsulMaxConns)
 		if conns != nil && t.DialContext != nil {
 			t.DialContext = conns.wrap(t.DialContext)
 		}

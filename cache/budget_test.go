@@ -1,0 +1,208 @@
+package cache
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/internal/consultest"
+)
+
+// The failure table of the many-services issue, against an agent with Consul's
+// default limits (200 HTTP connections per client address): before the change feed,
+// one blocking query per service meant one connection per service, and 300 services
+// with --prefetch never became ready (429s, and the outage gate relapsing).
+
+const (
+	manyServices = 300
+	testBudget   = 16
+)
+
+// budgetClient is an api client set up as srvbridge sets up its own.
+func budgetClient(t *testing.T, a *consultest.Agent, budget int) *api.Client {
+	t.Helper()
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	health.ConfigureTransport(tr, budget)
+	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http", Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// registerMany registers n services with a passing TTL check each, through a client
+// that keeps no connection open, so that the connection counts below are ours.
+func registerMany(t *testing.T, a *consultest.Agent, n int) []string {
+	t.Helper()
+	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http",
+		Transport: &http.Transport{DisableKeepAlives: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("svc-%03d", i)
+		err := c.Agent().ServiceRegister(&api.AgentServiceRegistration{Name: names[i], ID: names[i] + "-1",
+			Address: "127.0.4.1", Port: 80 + i,
+			Check: &api.AgentServiceCheck{CheckID: names[i] + "-ttl", TTL: "10m", Status: api.HealthPassing}})
+		if err != nil {
+			t.Fatalf("register %s: %v", names[i], err)
+		}
+	}
+	return names
+}
+
+// connsTo counts the established TCP connections to port on this host, from
+// /proc/net/tcp{,6}; ok is false where there is no such file (not Linux).
+func connsTo(port int) (n int, ok bool) {
+	want := fmt.Sprintf(":%04X", port)
+	for _, p := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		ok = true
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			fs := strings.Fields(sc.Text())
+			// sl local_address rem_address st ...; 01 is ESTABLISHED.
+			if len(fs) > 3 && strings.HasSuffix(fs[2], want) && fs[3] == "01" {
+				n++
+			}
+		}
+		f.Close()
+	}
+	return n, ok
+}
+
+// connWatch samples the connection count until stopped and keeps the peak. base is
+// the count before: the agent's readiness probe in consultest keeps one open.
+type connWatch struct {
+	base int64
+	peak atomic.Int64
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+func watchConns(t *testing.T, a *consultest.Agent) *connWatch {
+	t.Helper()
+	port, err := strconv.Atoi(a.HTTPAddr[strings.LastIndexByte(a.HTTPAddr, ':')+1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := connsTo(port); !ok {
+		t.Skip("no /proc/net/tcp to count connections with")
+	}
+	base, _ := connsTo(port)
+	w := &connWatch{stop: make(chan struct{}), base: int64(base)}
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if n, _ := connsTo(port); int64(n) > w.peak.Load() {
+				w.peak.Store(int64(n))
+			}
+			select {
+			case <-w.stop:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return w
+}
+
+// Peak is the most connections seen beyond the count before.
+func (w *connWatch) Peak() int64 {
+	close(w.stop)
+	w.done.Wait()
+	return w.peak.Load() - w.base
+}
+
+func startBudgetStore(t *testing.T, a *consultest.Agent, cfg Config) (*Store[[]string], *health.Watcher) {
+	t.Helper()
+	w := health.NewWatcher(health.Config{Client: budgetClient(t, a, testBudget), AllowStale: true, MaxConns: testBudget})
+	cfg.LocalDC = a.Datacenter
+	s, err := New(w, names, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s, w
+}
+
+// TestPrefetchManyServicesWithinBudget: 300 services with prefetch become ready, every
+// one answered, on at most the budget of connections. Before the change feed: never
+// ready.
+func TestPrefetchManyServicesWithinBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Consul agent")
+	}
+	a := consultest.Start(t)
+	svcs := registerMany(t, a, manyServices)
+	conns := watchConns(t, a)
+	s, w := startBudgetStore(t, a, Config{Prefetch: true})
+	consultest.Eventually(t, 30*time.Second, func() error {
+		if ok, why := s.Ready(); !ok {
+			return fmt.Errorf("not ready: %s", why)
+		}
+		return nil
+	})
+	for _, name := range svcs {
+		if got, r := s.Lookup(nil, []byte(name)); r != Hit || len(got) != 1 {
+			t.Fatalf("%s after ready: %v %v, want one address", name, r, got)
+		}
+	}
+	if peak := conns.Peak(); peak > testBudget {
+		t.Errorf("%d connections to Consul at the peak, budget %d", peak, testBudget)
+	}
+	if n := w.Stats().Throttled(); n != 0 {
+		t.Errorf("%d answers 429 within the budget", n)
+	}
+}
+
+// TestOnDemandManyServicesWithinBudget: every one of 300 names asked in turn gets its
+// answer, on at most the budget of connections. Before the change feed each held a
+// connection, and past 200 Consul answered 429.
+func TestOnDemandManyServicesWithinBudget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Consul agent")
+	}
+	a := consultest.Start(t)
+	svcs := registerMany(t, a, manyServices)
+	conns := watchConns(t, a)
+	s, _ := startBudgetStore(t, a, Config{AwaitTimeout: 5 * time.Second})
+	consultest.Eventually(t, 10*time.Second, func() error {
+		if ok, why := s.Ready(); !ok {
+			return fmt.Errorf("not ready: %s", why)
+		}
+		return nil
+	})
+	for _, name := range svcs {
+		if got, r := s.Await(context.Background(), "", name); r != Hit || len(got) != 1 {
+			t.Fatalf("%s: %v %v, want one address", name, r, got)
+		}
+	}
+	if n := s.Stats().Watches(); n != manyServices {
+		t.Errorf("%d services held, want %d", n, manyServices)
+	}
+	if peak := conns.Peak(); peak > testBudget {
+		t.Errorf("%d connections to Consul at the peak, budget %d", peak, testBudget)
+	}
+}
