@@ -136,14 +136,7 @@ func startBudgetStore(t *testing.T, a *consultest.Agent, cfg Config) (*Store[[]s
 	t.Helper()
 	w := health.NewWatcher(health.Config{Client: budgetClient(t, a, testBudget), AllowStale: true, MaxConns: testBudget})
 	cfg.LocalDC = a.Datacenter
-	s, err := New(w, names, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := runStore(t, w, cfg)
 	return s, w
 }
 
