@@ -180,36 +180,13 @@ func run[T any](ctx context.Context, w *Watcher, kind Kind, what string, fetch f
 	return l.run(ctx)
 }
 
-// WatchService watches every instance of one service, healthy or not
-// (/v1/health/service/<name> without ?passing), and calls out with the full state
-// first and then on every change of Consul's index. dc "" means the agent's own
-// datacenter; ServiceState.Datacenter echoes dc as given.
+// WatchCatalog watches the list of service names and tags in dc
+// (/v1/catalog/services), and calls out with the full list first and then on every
+// change of Consul's index. dc "" means the agent's own datacenter; Catalog.Datacenter
+// echoes dc as given.
 //
 // It blocks until ctx is done and then returns ctx.Err(). The only other return is an
 // error wrapping ErrNoDatacenter, before out was ever called.
-func (w *Watcher) WatchService(ctx context.Context, dc, name string, out func(ServiceState)) error {
-	if name == "" {
-		return errors.New("watch service: empty service name")
-	}
-	what := fmt.Sprintf("service %s/%s", dc, name)
-	return run(ctx, w, KindService, what, func(ctx context.Context, index uint64) (ServiceState, uint64, error) {
-		q, cancel := w.queryOptions(ctx, dc, index)
-		defer cancel()
-		entries, meta, err := w.cfg.Client.Health().Service(name, "", false, q)
-		if err != nil {
-			return ServiceState{}, 0, classify(dc, err)
-		}
-		return ServiceState{
-			Service:    name,
-			Datacenter: dc,
-			Instances:  instancesFrom(entries, w.cfg.OnlyPassing),
-			Index:      meta.LastIndex,
-		}, meta.LastIndex, nil // no w.leader: see there
-	}, out)
-}
-
-// WatchCatalog watches the list of service names and tags in dc
-// (/v1/catalog/services), with the same contract as WatchService.
 func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)) error {
 	return run(ctx, w, KindCatalog, "catalog "+dc, func(ctx context.Context, index uint64) (Catalog, uint64, error) {
 		q, cancel := w.queryOptions(ctx, dc, index)
@@ -226,7 +203,7 @@ func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)
 }
 
 // WatchNodes watches the node list of dc (/v1/catalog/nodes), with the same contract
-// as WatchService.
+// as WatchCatalog.
 func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) error {
 	return run(ctx, w, KindNodes, "nodes "+dc, func(ctx context.Context, index uint64) (Nodes, uint64, error) {
 		q, cancel := w.queryOptions(ctx, dc, index)

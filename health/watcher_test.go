@@ -86,10 +86,34 @@ func watch(t *testing.T, fn func(ctx context.Context) error) *running {
 	return r
 }
 
+// watchServices holds names in dc through one feed and records each one's states.
+func watchServices(t *testing.T, w *Watcher, dc string, names ...string) []*recorder[ServiceState] {
+	sink := feedSink{}
+	recs := make([]*recorder[ServiceState], len(names))
+	for i, n := range names {
+		recs[i] = &recorder[ServiceState]{}
+		sink[n] = recs[i]
+	}
+	watch(t, func(ctx context.Context) error { return w.WatchDatacenter(ctx, dc, sink) })
+	for _, n := range names {
+		w.Hold(dc, n)
+	}
+	return recs
+}
+
 func watchService(t *testing.T, w *Watcher, dc, name string) *recorder[ServiceState] {
-	r := &recorder[ServiceState]{}
-	watch(t, func(ctx context.Context) error { return w.WatchService(ctx, dc, name, r.add) })
-	return r
+	return watchServices(t, w, dc, name)[0]
+}
+
+// feedSink records the states of some services; the map is not written after start.
+type feedSink map[string]*recorder[ServiceState]
+
+func (feedSink) Catalog(Catalog) {}
+func (feedSink) Nodes(Nodes)     {}
+func (s feedSink) Service(st ServiceState) {
+	if r := s[st.Service]; r != nil {
+		r.add(st)
+	}
 }
 
 func only(u ServiceState, id string) (Instance, error) {
@@ -292,9 +316,9 @@ func TestUnknownDatacenter(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"service", func() error {
-			return w.WatchService(ctx, "nowhere", "web", func(ServiceState) { t.Error("out called for unknown dc") })
-		}, "watch service nowhere/web"},
+		{"datacenter", func() error {
+			return w.WatchDatacenter(ctx, "nowhere", feedSink{})
+		}, "watch "},
 		{"catalog", func() error {
 			return w.WatchCatalog(ctx, "nowhere", func(Catalog) { t.Error("out called for unknown dc") })
 		}, "watch catalog nowhere"},
@@ -362,9 +386,9 @@ func TestWatchCancelIsPrompt(t *testing.T) {
 	w := NewWatcher(Config{Client: a.Client, WaitTime: time.Minute})
 
 	// Cancelled while blocked in a long blocking query.
-	r := &recorder[ServiceState]{}
-	run := watch(t, func(ctx context.Context) error { return w.WatchService(ctx, "", "web", r.add) })
-	waitLast(t, r, func(ServiceState) error { return nil })
+	r := &recorder[Catalog]{}
+	run := watch(t, func(ctx context.Context) error { return w.WatchCatalog(ctx, "", r.add) })
+	waitLast(t, r, func(Catalog) error { return nil })
 	assertPromptCancel(t, "blocking query", run)
 
 	// Cancelled while waiting at the outage gate (and probing) with the agent dead.
@@ -396,19 +420,20 @@ func assertPromptCancel(t *testing.T, what string, run *running) {
 	}
 }
 
-// TestOutageGate kills the agent under many running watches. Connection refused comes
-// back in microseconds, so without the gate every watch would retry on its own (with
-// backoff, about 7 times in 3 s each); with it they all wait while one prober asks.
-// When the agent is back, every watch resumes.
+// TestOutageGate kills the agent under a feed holding many services. Connection
+// refused comes back in microseconds, so without the gate every loop would retry on
+// its own (with backoff, about 7 times in 3 s each); with it they all wait while one
+// prober asks. When the agent is back, every held service is fresh again.
 func TestOutageGate(t *testing.T) {
 	a := consultest.Start(t)
 	var logs syncBuffer
 	w := NewWatcher(Config{Client: a.Client, WaitTime: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	const watches = 20
-	recs := make([]*recorder[ServiceState], watches)
-	for i := range recs {
-		recs[i] = watchService(t, w, "", fmt.Sprintf("web-%d", i))
+	var svcs []string
+	for i := range watches {
+		svcs = append(svcs, fmt.Sprintf("web-%d", i))
 	}
+	recs := watchServices(t, w, "", svcs...)
 	for _, r := range recs {
 		waitLast(t, r, func(ServiceState) error { return nil })
 	}
@@ -419,20 +444,20 @@ func TestOutageGate(t *testing.T) {
 
 	a.Kill()
 	consultest.Eventually(t, settle, func() error {
-		if w.Stats().Errors(KindService) == 0 {
+		if loopErrors(w) == 0 {
 			return errors.New("no request has failed yet")
 		}
 		return nil
 	})
 	const window = 3 * time.Second
-	svc, probes := w.Stats().Requests(KindService), w.Stats().Requests(KindProbe)
+	svc, probes := loopRequests(w), w.Stats().Requests(KindProbe)
 	// Bounded observation window: this is what is being measured, not synchronisation.
 	time.Sleep(window)
-	svc, probes = w.Stats().Requests(KindService)-svc, w.Stats().Requests(KindProbe)-probes
-	// Each watch fails at most once more (its request was in flight when the agent
+	svc, probes = loopRequests(w)-svc, w.Stats().Requests(KindProbe)-probes
+	// Each loop fails at most once more (its request was in flight when the agent
 	// died); the probes back off from 100 ms to 2 s: about 5 in 3 s.
-	if svc > watches {
-		t.Errorf("%d watch requests in %v against a dead agent: the watches are not waiting", svc, window)
+	if svc > 3 {
+		t.Errorf("%d feed requests in %v against a dead agent: the loops are not waiting", svc, window)
 	}
 	if probes < 2 || probes > 15 {
 		t.Errorf("%d probes in %v, want 2..15", probes, window)
@@ -467,7 +492,7 @@ func TestWatchSurvivesHungAgent(t *testing.T) {
 
 	a.Pause()
 	consultest.Eventually(t, settle, func() error {
-		if w.Stats().Errors(KindService) == 0 {
+		if loopErrors(w) == 0 {
 			return errors.New("no request has timed out yet")
 		}
 		return nil
@@ -481,4 +506,16 @@ func TestWatchSurvivesHungAgent(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// loopRequests counts the requests of the feed's loops and its refetches.
+func loopRequests(w *Watcher) uint64 {
+	return w.Stats().Requests(KindCatalog) + w.Stats().Requests(KindNodes) + w.Stats().Requests(KindChecks) +
+		w.Stats().Requests(KindService)
+}
+
+// loopErrors counts the failed requests of the feed's loops: the first to fail
+// closes the gate, and the others drop their requests without an error of their own.
+func loopErrors(w *Watcher) uint64 {
+	return w.Stats().Errors(KindCatalog) + w.Stats().Errors(KindNodes) + w.Stats().Errors(KindChecks)
 }
