@@ -63,6 +63,16 @@ func registerMany(t *testing.T, a *consultest.Agent, n int) []string {
 	return names
 }
 
+// manyServicesAgent starts an agent with default limits and registers manyServices.
+func manyServicesAgent(t *testing.T) (*consultest.Agent, []string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs a Consul agent")
+	}
+	a := consultest.Start(t)
+	return a, registerMany(t, a, manyServices)
+}
+
 // connsTo counts the established TCP connections to port on this host, from
 // /proc/net/tcp{,6}; ok is false where there is no such file (not Linux).
 func connsTo(port int) (n int, ok bool) {
@@ -134,37 +144,45 @@ func (w *connWatch) Peak() int64 {
 
 func startBudgetStore(t *testing.T, a *consultest.Agent, cfg Config) (*Store[[]string], *health.Watcher) {
 	t.Helper()
-	w := health.NewWatcher(health.Config{Client: budgetClient(t, a, testBudget), AllowStale: true, MaxConns: testBudget})
+	return startStoreWithBudget(t, a, cfg, testBudget)
+}
+
+func startStoreWithBudget(t *testing.T, a *consultest.Agent, cfg Config, budget int) (*Store[[]string], *health.Watcher) {
+	t.Helper()
+	w := health.NewWatcher(health.Config{Client: budgetClient(t, a, budget), AllowStale: true, MaxConns: budget})
 	cfg.LocalDC = a.Datacenter
 	s := runStore(t, w, cfg)
 	return s, w
 }
 
-// TestPrefetchManyServicesWithinBudget: 300 services with prefetch become ready, every
-// one answered, on at most the budget of connections. Before the change feed: never
-// ready.
-func TestPrefetchManyServicesWithinBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a Consul agent")
-	}
-	a := consultest.Start(t)
-	svcs := registerMany(t, a, manyServices)
-	conns := watchConns(t, a)
-	s, w := startBudgetStore(t, a, Config{Prefetch: true})
+func waitReady(t *testing.T, s *Store[[]string]) {
+	t.Helper()
 	consultest.Eventually(t, 30*time.Second, func() error {
 		if ok, why := s.Ready(); !ok {
 			return fmt.Errorf("not ready: %s", why)
 		}
 		return nil
 	})
+}
+
+// TestPrefetchManyServicesWithinBudget: 300 services with prefetch become ready, every
+// one answered, on at most the budget of connections. Before the change feed: never
+// ready.
+func TestPrefetchManyServicesWithinBudget(t *testing.T) {
+	a, svcs := manyServicesAgent(t)
+	conns := watchConns(t, a)
+	s, w := startBudgetStore(t, a, Config{Prefetch: true})
+	waitReady(t, s)
 	for _, name := range svcs {
 		if got, r := s.Lookup(nil, []byte(name)); r != Hit || len(got) != 1 {
 			t.Fatalf("%s after ready: %v %v, want one address", name, r, got)
 		}
 	}
-	if peak := conns.Peak(); peak > testBudget {
+	peak := conns.Peak()
+	if peak > testBudget {
 		t.Errorf("%d connections to Consul at the peak, budget %d", peak, testBudget)
 	}
+	t.Logf("peak %d connections to Consul (budget %d)", peak, testBudget)
 	if n := w.Stats().Throttled(); n != 0 {
 		t.Errorf("%d answers 429 within the budget", n)
 	}
@@ -174,11 +192,7 @@ func TestPrefetchManyServicesWithinBudget(t *testing.T) {
 // answer, on at most the budget of connections. Before the change feed each held a
 // connection, and past 200 Consul answered 429.
 func TestOnDemandManyServicesWithinBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a Consul agent")
-	}
-	a := consultest.Start(t)
-	svcs := registerMany(t, a, manyServices)
+	a, svcs := manyServicesAgent(t)
 	conns := watchConns(t, a)
 	s, _ := startBudgetStore(t, a, Config{AwaitTimeout: 5 * time.Second})
 	consultest.Eventually(t, 10*time.Second, func() error {
@@ -195,7 +209,58 @@ func TestOnDemandManyServicesWithinBudget(t *testing.T) {
 	if n := s.Stats().Watches(); n != manyServices {
 		t.Errorf("%d services held, want %d", n, manyServices)
 	}
-	if peak := conns.Peak(); peak > testBudget {
+	peak := conns.Peak()
+	if peak > testBudget {
 		t.Errorf("%d connections to Consul at the peak, budget %d", peak, testBudget)
 	}
+	t.Logf("peak %d connections to Consul (budget %d)", peak, testBudget)
+}
+
+// TestTwoReplicasOneAgent: two srvbridge processes beside one agent, each prefetching
+// 300 services, both become ready with the same answers, on at most two budgets of
+// connections. Before the change feed the second never became ready.
+func TestTwoReplicasOneAgent(t *testing.T) {
+	a, svcs := manyServicesAgent(t)
+	conns := watchConns(t, a)
+	s1, _ := startBudgetStore(t, a, Config{Prefetch: true})
+	s2, _ := startBudgetStore(t, a, Config{Prefetch: true})
+	waitReady(t, s1)
+	waitReady(t, s2)
+	for _, name := range svcs {
+		a1, r1 := s1.Lookup(nil, []byte(name))
+		a2, r2 := s2.Lookup(nil, []byte(name))
+		if r1 != Hit || r2 != Hit || fmt.Sprint(a1) != fmt.Sprint(a2) {
+			t.Fatalf("%s: %v %v and %v %v", name, r1, a1, r2, a2)
+		}
+	}
+	peak := conns.Peak()
+	if peak > 2*testBudget {
+		t.Errorf("%d connections to Consul at the peak, two budgets of %d", peak, testBudget)
+	}
+	t.Logf("peak %d connections to Consul (two budgets of %d)", peak, testBudget)
+}
+
+// TestThrottledIsNotAnOutage: with a budget above the agent's own limit (200
+// connections per client address), Consul answers some fetches 429. That is
+// back-pressure: fewer requests at a time, retried, and ready in the end - never the
+// outage gate, whose probes would stop every loop. Before, each 429 closed the gate.
+func TestThrottledIsNotAnOutage(t *testing.T) {
+	a, svcs := manyServicesAgent(t)
+	s, w := startStoreWithBudget(t, a, Config{Prefetch: true}, 2*manyServices)
+	waitReady(t, s)
+	for _, name := range svcs {
+		if _, r := s.Lookup(nil, []byte(name)); r != Hit {
+			t.Fatalf("%s: %v", name, r)
+		}
+	}
+	if w.Stats().Throttled() == 0 {
+		t.Skip("the agent answered no 429: its connection limit was not reached")
+	}
+	if n := w.Stats().Requests(health.KindProbe); n != 0 {
+		t.Errorf("%d outage probes after %d answers 429: the gate closed", n, w.Stats().Throttled())
+	}
+	if limit, most := w.RequestLimit(); limit >= most {
+		t.Errorf("refetch limit %d of %d after 429s: not lowered", limit, most)
+	}
+	t.Logf("%d answers 429; refetch limit now %d", w.Stats().Throttled(), func() int { l, _ := w.RequestLimit(); return l }())
 }

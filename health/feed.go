@@ -52,14 +52,16 @@ type feed struct {
 	w  *Watcher
 	dc string
 
-	mu       sync.Mutex
-	sink     Sink
-	held     map[string]*heldService // service name as the catalog spells it
-	queue    []string                // services to fetch; may hold names no longer queued
-	nodeSvcs map[string]map[string]struct{}
-	nodeAddr map[string]string
-	checks   map[checkKey]checkSeen // the non-passing checks of the last answer
-	wake     chan struct{}
+	mu   sync.Mutex
+	sink Sink
+	held map[string]*heldService // service name as the catalog spells it
+	// Services to fetch: first holds (a query waits for them), then changes and
+	// sweeps. Both may hold names no longer queued; next skips them.
+	holds, changes fifo
+	nodeSvcs       map[string]map[string]struct{}
+	nodeAddr       map[string]string
+	checks         map[checkKey]checkSeen // the non-passing checks of the last answer
+	wake           chan struct{}
 }
 
 type heldService struct {
@@ -184,8 +186,7 @@ func (f *feed) hold(name string) {
 		return
 	}
 	f.held[name] = &heldService{queued: true}
-	// First: a query is waiting for it, while sweeps can wait.
-	f.queue = append([]string{name}, f.queue...)
+	f.holds.push(name)
 	f.signal()
 }
 
@@ -210,7 +211,7 @@ func (f *feed) markLocked(name string) bool {
 		h.again = true
 	case !h.queued:
 		h.queued = true
-		f.queue = append(f.queue, name)
+		f.changes.push(name)
 	}
 	return true
 }
@@ -360,22 +361,23 @@ func (f *feed) setNodes(name string, h *heldService, nodes []string) {
 func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
 	for {
 		f.mu.Lock()
-		for len(f.queue) > 0 {
-			name := f.queue[0]
-			f.queue[0] = ""
-			f.queue = f.queue[1:]
+		for f.holds.len()+f.changes.len() > 0 {
+			q := &f.holds
+			if q.len() == 0 {
+				q = &f.changes
+			}
+			name := q.pop()
 			h := f.held[name]
 			if h == nil || !h.queued {
-				continue // released, or queued again after it was taken
+				continue // released, or taken already from the other queue
 			}
 			h.queued, h.fetching = false, true
-			if len(f.queue) > 0 {
+			if f.holds.len()+f.changes.len() > 0 {
 				f.signal() // pass the wake-up on to another worker
 			}
 			f.mu.Unlock()
 			return name, h, true
 		}
-		f.queue = nil // let the backing array go
 		f.mu.Unlock()
 		select {
 		case <-ctx.Done():
@@ -383,6 +385,22 @@ func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
 		case <-f.wake:
 		}
 	}
+}
+
+// fifo is a queue of names that lets its backing array go once drained.
+type fifo struct{ names []string }
+
+func (q *fifo) len() int         { return len(q.names) }
+func (q *fifo) push(name string) { q.names = append(q.names, name) }
+
+func (q *fifo) pop() string {
+	name := q.names[0]
+	q.names[0] = ""
+	q.names = q.names[1:]
+	if len(q.names) == 0 {
+		q.names = nil
+	}
+	return name
 }
 
 // work is one worker of the refetch pool.

@@ -97,9 +97,16 @@ func TestFeedQueue(t *testing.T) {
 	f.hold("a")
 	f.hold("b")
 	f.hold("b") // held already: nothing
-	if got := take(t, f); !slices.Equal(got, []string{"b", "a"}) {
-		t.Fatalf("first fetches %v, want the newest hold first", got)
+	if got := take(t, f); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("first fetches %v, want [a b]", got)
 	}
+	// A new hold goes before the changes queued already: a query waits for it.
+	f.sweep()
+	f.hold("c")
+	if got := take(t, f); !slices.Equal(got, []string{"c", "a", "b"}) && !slices.Equal(got, []string{"c", "b", "a"}) {
+		t.Fatalf("fetches %v, want c first", got)
+	}
+	f.release("c")
 
 	// A fetch delivers, and records the nodes the service lives on.
 	f.mark("a")
@@ -148,7 +155,7 @@ func TestFeedQueue(t *testing.T) {
 	if n := len(sink.got); n != 3 {
 		t.Errorf("%d states delivered, want 3: none after a release", n)
 	}
-	if w.Stats().Sweeps() != 2 {
+	if w.Stats().Sweeps() != 3 {
 		t.Errorf("%d sweeps counted", w.Stats().Sweeps())
 	}
 	f.markNodes([]string{"n1", "n2"})
