@@ -68,8 +68,9 @@ func instance(id string, want func(Instance) error) func(ServiceState) error {
 }
 
 // TestFeedSeesWhatChecksDoNot: re-registrations that leave the checks alone (Consul
-// moves only the services index for a new port or address) and instances with no
-// check at all still reach a held service.
+// moves only the services index for a new port or address), instances with no check
+// at all, and a node's new address (only the nodes index moves) still reach a held
+// service.
 func TestFeedSeesWhatChecksDoNot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a Consul agent")
@@ -117,6 +118,15 @@ func TestFeedSeesWhatChecksDoNot(t *testing.T) {
 	r.wait(t, "web", instance("web-2", func(in Instance) error { return expectf(in.Port == 7001, "port %d", in.Port) }))
 	a.Deregister(t, "web-2")
 	r.wait(t, "web", func(st ServiceState) error { return expectf(len(st.Instances) == 1, "%d instances", len(st.Instances)) })
+
+	// A node's new address, which its instances without an address of their own
+	// answer with: only the nodes index moves.
+	a.RegisterExternal(t, "ext-1", "127.0.0.41", &api.AgentService{ID: "web-x", Service: "web", Port: 2000})
+	r.wait(t, "web", instance("web-x", func(in Instance) error { return expectf(in.Address == "127.0.0.41", "address %s", in.Address) }))
+	if _, err := a.Client.Catalog().Register(&api.CatalogRegistration{Node: "ext-1", Address: "127.0.0.42"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "web", instance("web-x", func(in Instance) error { return expectf(in.Address == "127.0.0.42", "address %s", in.Address) }))
 	if w.Stats().Requests(KindService) == 0 {
 		t.Error("no refetch counted")
 	}
