@@ -194,7 +194,7 @@ func TestPrefetchManyServicesWithinBudget(t *testing.T) {
 func TestOnDemandManyServicesWithinBudget(t *testing.T) {
 	a, svcs := manyServicesAgent(t)
 	conns := watchConns(t, a)
-	s, _ := startBudgetStore(t, a, Config{AwaitTimeout: 5 * time.Second})
+	s, w := startBudgetStore(t, a, Config{AwaitTimeout: 5 * time.Second})
 	consultest.Eventually(t, 10*time.Second, func() error {
 		if ok, why := s.Ready(); !ok {
 			return fmt.Errorf("not ready: %s", why)
@@ -208,6 +208,17 @@ func TestOnDemandManyServicesWithinBudget(t *testing.T) {
 	}
 	if n := s.Stats().Watches(); n != manyServices {
 		t.Errorf("%d services held, want %d", n, manyServices)
+	}
+	// Asked again, every name is answered from the cache: no request per query, and
+	// no held service pushed out by another (the old 128-entry bound thrashed here).
+	fetches := w.Stats().Requests(health.KindService)
+	for _, name := range svcs {
+		if _, r := s.Lookup(nil, []byte(name)); r != Hit {
+			t.Fatalf("%s asked again: %v", name, r)
+		}
+	}
+	if n := w.Stats().Requests(health.KindService) - fetches; n != 0 {
+		t.Errorf("%d fetches for names asked a second time", n)
 	}
 	peak := conns.Peak()
 	if peak > testBudget {

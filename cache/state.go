@@ -36,8 +36,8 @@ const stateFormat = "srvbridge-state-v1"
 // ErrForeignState means a state file is not one srvbridge wrote.
 var ErrForeignState = errors.New("not a srvbridge state file")
 
-// Snapshot returns the current view as a State.
-func (s *Store[C]) Snapshot() State {
+// State returns the current view as a State, the form the state file saves.
+func (s *Store[C]) State() State {
 	snap := s.snap.Load()
 	st := State{Format: stateFormat, LocalDC: s.local(), SavedAt: time.Now().UTC()}
 	for _, v := range snap.dcs {
@@ -166,7 +166,7 @@ func (s *Store[C]) persistLoop(path string, every time.Duration) {
 		if gen == saved || !s.readFromConsul.Load() {
 			continue // nothing new, or nothing read from Consul yet: keep the old file
 		}
-		if err := WriteState(path, s.Snapshot()); err != nil {
+		if err := WriteState(path, s.State()); err != nil {
 			s.log.Warn("saving state", "err", err)
 			continue
 		}

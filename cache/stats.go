@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // Stats are counters read at scrape time; writers update them off the query path.
 type Stats struct {
-	services  atomic.Int64 // watched services with something to serve
+	services  atomic.Int64 // held services with something to serve
 	instances atomic.Int64 // instances in those answers
 	watches   atomic.Int64 // services held: kept fresh by the Source
 	evictions atomic.Uint64

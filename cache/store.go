@@ -129,7 +129,7 @@ type dcView[C any] struct {
 	nodesRead    bool
 }
 
-// New returns a store; call Run to start watching.
+// New returns a store; call Run to start following Consul.
 func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*Store[C], error) {
 	cfg.withDefaults()
 	if cfg.MaxStale > 0 && cfg.Outage == nil {
