@@ -114,6 +114,8 @@ func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) err
 	f.mu.Lock()
 	f.sink = sink
 	f.mu.Unlock()
+	w.feedRunning(dc, 1)
+	defer w.feedRunning(dc, -1)
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -126,7 +128,7 @@ func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) err
 			errs <- loop(ctx)
 		}()
 	}
-	for range w.lim.max {
+	for range w.cfg.MaxConns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -140,6 +142,26 @@ func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) err
 		return err
 	}
 	return parent.Err()
+}
+
+// loopsPerFeed is the blocking queries of one feed. Over HTTP/1.1 each holds a
+// connection for as long as it waits, so they come off the refetch pool's share of
+// the budget; over HTTP/2 this is only conservative.
+const loopsPerFeed = 3
+
+// feedRunning counts the feeds running and gives the refetch pool what their
+// blocking queries leave of the budget. When they leave nothing, refetches would
+// wait behind blocking queries for up to a wait time: say so once.
+func (w *Watcher) feedRunning(dc string, delta int) {
+	w.feedsMu.Lock()
+	defer w.feedsMu.Unlock()
+	w.running += delta
+	left := w.cfg.MaxConns - loopsPerFeed*w.running
+	w.lim.setMax(left)
+	if delta > 0 && left < 1 {
+		w.log.Warn("the Consul connection budget is too small for the datacenters followed: over HTTP/1.1 refetches wait behind blocking queries; raise --consul-max-conns or use HTTPS",
+			"datacenter", dc, "datacenters", w.running, "budget", w.cfg.MaxConns)
+	}
 }
 
 func (f *feed) watchServices(ctx context.Context) error {

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -288,5 +289,22 @@ func waitGroup(t *testing.T, wg *sync.WaitGroup, why string) {
 	case <-done:
 	case <-time.After(30 * time.Second):
 		t.Fatal(why)
+	}
+}
+
+// TestPoolShareShrinksWithFeeds: each followed datacenter's blocking queries come off
+// the refetch pool's share of the connection budget, never below one.
+func TestPoolShareShrinksWithFeeds(t *testing.T) {
+	w := fastWatcher(t) // budget 8
+	for i, want := range []int{5, 2, 1} {
+		w.feedRunning(fmt.Sprint("dc", i), 1)
+		if _, most := w.RequestLimit(); most != want {
+			t.Errorf("%d feeds: pool of %d, want %d", i+1, most, want)
+		}
+	}
+	w.feedRunning("dc2", -1)
+	w.feedRunning("dc1", -1)
+	if _, most := w.RequestLimit(); most != 5 {
+		t.Errorf("back to one feed: pool of %d, want 5", most)
 	}
 }

@@ -13,10 +13,10 @@ import (
 // "fewer at a time" (its per-client connection limit, or a rate limit), not an
 // outage: the outage gate never sees it.
 type limiter struct {
-	max int
 	now func() time.Time
 
 	mu       sync.Mutex
+	max      int
 	limit    float64
 	inFlight int
 	lastCut  time.Time
@@ -74,9 +74,25 @@ func (l *limiter) signal() {
 	}
 }
 
+// setMax changes the most requests the limit may grow to (at least 1).
+func (l *limiter) setMax(n int) {
+	l.mu.Lock()
+	l.max = max(n, 1)
+	l.limit = min(l.limit, float64(l.max))
+	l.mu.Unlock()
+	l.signal()
+}
+
 // current returns the limit and the requests in flight.
 func (l *limiter) current() (limit, inFlight int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return int(l.limit), l.inFlight
+}
+
+// most returns the most requests the limit may grow to.
+func (l *limiter) most() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.max
 }

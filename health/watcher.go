@@ -71,6 +71,7 @@ type Watcher struct {
 
 	feedsMu sync.Mutex
 	feeds   map[string]*feed // datacenter as asked ("" = the agent's own) → its feed
+	running int              // feeds whose WatchDatacenter runs
 }
 
 // NewWatcher applies defaults to cfg. It panics if cfg.Client is nil.
@@ -95,8 +96,7 @@ func NewWatcher(cfg Config) *Watcher {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
-	// Each datacenter's three blocking queries hold connections of their own.
-	w := &Watcher{cfg: cfg, log: log, lim: newLimiter(cfg.MaxConns - 3), feeds: map[string]*feed{}}
+	w := &Watcher{cfg: cfg, log: log, lim: newLimiter(cfg.MaxConns - loopsPerFeed), feeds: map[string]*feed{}}
 	w.gate = newGate(w.probe, log)
 	return w
 }
@@ -139,7 +139,7 @@ func (w *Watcher) Stats() *Stats { return &w.stats }
 // and grows back with successes) and the most it may reach.
 func (w *Watcher) RequestLimit() (limit, most int) {
 	l, _ := w.lim.current()
-	return l, w.lim.max
+	return l, w.lim.most()
 }
 
 // queryOptions builds one request. Its context carries a deadline so that a hung agent
