@@ -509,9 +509,7 @@ func (w *Watcher) FetchService(ctx context.Context, dc, name string) (ServiceSta
 	}
 	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
 	defer cancel()
-	w.stats.request(KindService)
-	w.stats.inFlight.Add(1)
-	defer w.stats.inFlight.Add(-1)
+	defer w.stats.begin(KindService)()
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
 	entries, meta, err := w.cfg.Client.Health().Service(name, "", false, q)
 	if err != nil {

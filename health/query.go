@@ -27,7 +27,7 @@ type QueryResult struct {
 func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResult, error) {
 	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
 	defer cancel()
-	w.stats.request(KindQuery)
+	defer w.stats.begin(KindQuery)()
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
 	resp, _, err := w.cfg.Client.PreparedQuery().Execute(name, q)
 	if err != nil {

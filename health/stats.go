@@ -118,7 +118,14 @@ func (s *Stats) Outage() time.Duration {
 }
 
 func (s *Stats) request(k Kind) { s.requests[k].Add(1) }
-func (s *Stats) indexReset()    { s.indexResets.Add(1) }
+
+// begin counts a one-shot request of kind k and returns what ends it.
+func (s *Stats) begin(k Kind) (end func()) {
+	s.request(k)
+	s.inFlight.Add(1)
+	return func() { s.inFlight.Add(-1) }
+}
+func (s *Stats) indexReset() { s.indexResets.Add(1) }
 
 func (s *Stats) failure(k Kind) {
 	s.errors[k].Add(1)

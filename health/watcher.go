@@ -109,7 +109,7 @@ func NewWatcher(cfg Config) *Watcher {
 // everything committed. A refusal that is not about reachability (an ACL denial)
 // still means Consul is back.
 func (w *Watcher) probe(ctx context.Context) error {
-	w.stats.request(KindProbe)
+	defer w.stats.begin(KindProbe)()
 	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
 	_, _, err := w.cfg.Client.Catalog().Service("consul", "", q)
 	if err != nil && unreachable(err) {
@@ -249,7 +249,7 @@ func (w *Watcher) Datacenters(ctx context.Context) ([]string, error) {
 func (w *Watcher) oneShot(ctx context.Context, path string, out any) error {
 	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
 	defer cancel()
-	w.stats.request(KindDatacenters)
+	defer w.stats.begin(KindDatacenters)()
 	if _, err := w.cfg.Client.Raw().Query(path, out, (&api.QueryOptions{}).WithContext(rctx)); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
