@@ -55,17 +55,20 @@ type feed struct {
 	mu   sync.Mutex
 	sink Sink
 	held map[string]*heldService // service name as the catalog spells it
-	// Services to fetch: first holds (a query waits for them), then changes and
-	// sweeps. Both may hold names no longer queued; next skips them.
-	holds, changes fifo
-	nodeSvcs       map[string]map[string]struct{}
-	nodeAddr       map[string]string
-	checks         map[checkKey]checkSeen // the non-passing checks of the last answer
-	wake           chan struct{}
+	// Services to fetch: first holds (a query waits for them), then changes the
+	// feed attributed to them (a check, a node), then sweeps, so that a check
+	// change is not stuck behind a sweep of the whole catalog. A name may sit in
+	// more than one; next takes it once and skips the rest.
+	holds, changes, sweeps fifo
+	nodeSvcs               map[string]map[string]struct{}
+	nodeAddr               map[string]string
+	checks                 map[checkKey]checkSeen // the non-passing checks of the last answer
+	wake                   chan struct{}
 }
 
 type heldService struct {
 	queued   bool
+	urgent   bool // queued in holds or changes, not only in sweeps
 	fetching bool
 	again    bool     // a change came while fetching: fetch once more
 	failures int      // consecutive failed fetches, for their backoff
@@ -207,7 +210,7 @@ func (f *feed) hold(name string) {
 	if f.held[name] != nil {
 		return
 	}
-	f.held[name] = &heldService{queued: true}
+	f.held[name] = &heldService{queued: true, urgent: true}
 	f.holds.push(name)
 	f.signal()
 }
@@ -223,26 +226,28 @@ func (f *feed) release(name string) {
 	f.setNodes(name, h, nil)
 }
 
-// markLocked queues name for a fetch if it is held.
-func (f *feed) markLocked(name string) bool {
+// markLocked queues name for a fetch if it is held: in changes when the change is
+// known to concern it, else (a sweep) in sweeps.
+func (f *feed) markLocked(name string, urgent bool) {
 	h := f.held[name]
 	switch {
 	case h == nil:
-		return false
 	case h.fetching:
 		h.again = true
+	case urgent && !h.urgent:
+		h.queued, h.urgent = true, true
+		f.changes.push(name)
 	case !h.queued:
 		h.queued = true
-		f.changes.push(name)
+		f.sweeps.push(name)
 	}
-	return true
 }
 
 func (f *feed) mark(names ...string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, n := range names {
-		f.markLocked(n)
+		f.markLocked(n, true)
 	}
 	f.signal()
 }
@@ -253,7 +258,7 @@ func (f *feed) markNodes(nodes []string) {
 	defer f.mu.Unlock()
 	for _, n := range nodes {
 		for svc := range f.nodeSvcs[n] {
-			f.markLocked(svc)
+			f.markLocked(svc, true)
 		}
 	}
 	f.signal()
@@ -265,7 +270,7 @@ func (f *feed) sweep() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for name := range f.held {
-		f.markLocked(name)
+		f.markLocked(name, false)
 	}
 	f.signal()
 }
@@ -383,18 +388,22 @@ func (f *feed) setNodes(name string, h *heldService, nodes []string) {
 func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
 	for {
 		f.mu.Lock()
-		for f.holds.len()+f.changes.len() > 0 {
+		for f.queued() > 0 {
 			q := &f.holds
-			if q.len() == 0 {
+			switch {
+			case q.len() > 0:
+			case f.changes.len() > 0:
 				q = &f.changes
+			default:
+				q = &f.sweeps
 			}
 			name := q.pop()
 			h := f.held[name]
 			if h == nil || !h.queued {
-				continue // released, or taken already from the other queue
+				continue // released, or taken already from another queue
 			}
-			h.queued, h.fetching = false, true
-			if f.holds.len()+f.changes.len() > 0 {
+			h.queued, h.urgent, h.fetching = false, false, true
+			if f.queued() > 0 {
 				f.signal() // pass the wake-up on to another worker
 			}
 			f.mu.Unlock()
@@ -408,6 +417,8 @@ func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
 		}
 	}
 }
+
+func (f *feed) queued() int { return f.holds.len() + f.changes.len() + f.sweeps.len() }
 
 // fifo is a queue of names that lets its backing array go once drained.
 type fifo struct{ names []string }
@@ -485,7 +496,7 @@ func (f *feed) done(ctx context.Context, name string, h *heldService, st Service
 	h.fetching = false
 	if h.again && f.held[name] == h {
 		h.again = false
-		f.markLocked(name)
+		f.markLocked(name, true)
 		f.signal()
 	}
 	f.mu.Unlock()

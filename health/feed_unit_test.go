@@ -130,6 +130,13 @@ func TestFeedQueue(t *testing.T) {
 		t.Errorf("a change on n2 fetches %v, want [a b]", got)
 	}
 
+	// A change the feed attributes goes before a sweep queued earlier.
+	f.sweep()
+	f.mark("b")
+	if got := take(t, f); !slices.Equal(got, []string{"b", "a"}) {
+		t.Errorf("after a sweep and a check change of b: %v, want [b a]", got)
+	}
+
 	// A change while a fetch runs: one more fetch after it, not two at once.
 	f.mark("a")
 	name, h, _ = f.next(context.Background())
@@ -156,7 +163,7 @@ func TestFeedQueue(t *testing.T) {
 	if n := len(sink.got); n != 3 {
 		t.Errorf("%d states delivered, want 3: none after a release", n)
 	}
-	if w.Stats().Sweeps() != 3 {
+	if w.Stats().Sweeps() != 4 {
 		t.Errorf("%d sweeps counted", w.Stats().Sweeps())
 	}
 	f.markNodes([]string{"n1", "n2"})
