@@ -72,6 +72,7 @@ type heldService struct {
 	fetching bool
 	again    bool     // a change came while fetching: fetch once more
 	failures int      // consecutive failed fetches, for their backoff
+	index    uint64   // Consul's index of the last state delivered
 	nodes    []string // nodes of the instances in the last state
 }
 
@@ -167,14 +168,14 @@ func (w *Watcher) feedRunning(dc string, delta int) {
 	}
 }
 
+// The first answer of each loop is compared with nothing, so it marks everything
+// it could concern: a service held (and fetched) before the feed's first answers
+// may have changed between its fetch and them.
+
 func (f *feed) watchServices(ctx context.Context) error {
-	first := true
 	return f.w.WatchCatalog(ctx, f.dc, func(c Catalog) {
 		f.sinkNow().Catalog(c)
-		if !first {
-			f.sweep()
-		}
-		first = false
+		f.sweep()
 	})
 }
 
@@ -292,9 +293,6 @@ func (f *feed) nodesChanged(n Nodes) {
 	old := f.nodeAddr
 	f.nodeAddr = addr
 	f.mu.Unlock()
-	if old == nil {
-		return
-	}
 	f.markNodes(changedNodes(old, addr))
 }
 
@@ -328,9 +326,6 @@ func (f *feed) checksChanged(checks []*api.HealthCheck) {
 	old := f.checks
 	f.checks = cur
 	f.mu.Unlock()
-	if old == nil {
-		return
-	}
 	svcs, nodes := changedChecks(old, cur)
 	f.mark(svcs...)
 	f.markNodes(nodes)
@@ -485,10 +480,16 @@ func (f *feed) done(ctx context.Context, name string, h *heldService, st Service
 		return // released meanwhile
 	}
 	h.failures = 0
+	// Consul's index for a service moves with every write that concerns it: its
+	// instances, their checks, and the nodes they run on. The same index is the
+	// same state, so a sweep costs the cache nothing for the services it did not
+	// change.
+	unchanged := st.Index != 0 && st.Index == h.index
+	h.index = st.Index
 	f.setNodes(name, h, instanceNodes(st.Instances))
 	sink := f.sink
 	f.mu.Unlock()
-	if sink != nil {
+	if sink != nil && !unchanged {
 		sink.Service(st)
 	}
 	// Only now: a fetch started after this one must not deliver before it.

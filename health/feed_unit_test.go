@@ -315,3 +315,25 @@ func TestPoolShareShrinksWithFeeds(t *testing.T) {
 		t.Errorf("back to one feed: pool of %d, want 5", most)
 	}
 }
+
+// TestSameIndexNotDeliveredAgain: a sweep refetches services that did not change;
+// their state, at the same Consul index, is not delivered again.
+func TestSameIndexNotDeliveredAgain(t *testing.T) {
+	w := fastWatcher(t)
+	f := w.feedFor("")
+	sink := &nopSink{}
+	f.sink = sink
+	f.hold("a")
+	for _, index := range []uint64{7, 7, 9, 9, 3} {
+		name, h, _ := f.next(context.Background())
+		f.done(context.Background(), name, h, ServiceState{Service: "a", Index: index}, nil)
+		f.sweep()
+	}
+	var got []uint64
+	for _, st := range sink.got {
+		got = append(got, st.Index)
+	}
+	if !slices.Equal(got, []uint64{7, 9, 3}) {
+		t.Errorf("delivered indexes %v, want [7 9 3]", got)
+	}
+}
