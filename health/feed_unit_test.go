@@ -65,6 +65,15 @@ func fastWatcher(t *testing.T) *Watcher {
 	return NewWatcher(Config{Client: c, MaxConns: 8})
 }
 
+// fastFeed is the local datacenter's feed of a fastWatcher, driven by hand.
+func fastFeed(t *testing.T) (*Watcher, *feed, *nopSink) {
+	w := fastWatcher(t)
+	f := w.feedFor("")
+	sink := &nopSink{}
+	f.sink = sink
+	return w, f, sink
+}
+
 // nopSink keeps the service states; the tests here drive the feed by hand.
 type nopSink struct{ got []ServiceState }
 
@@ -91,10 +100,7 @@ func take(t *testing.T, f *feed) []string {
 }
 
 func TestFeedQueue(t *testing.T) {
-	w := fastWatcher(t)
-	f := w.feedFor("")
-	sink := &nopSink{}
-	f.sink = sink
+	w, f, sink := fastFeed(t)
 	f.hold("a")
 	f.hold("b")
 	f.hold("b") // held already: nothing
@@ -319,10 +325,7 @@ func TestPoolShareShrinksWithFeeds(t *testing.T) {
 // TestSameIndexNotDeliveredAgain: a sweep refetches services that did not change;
 // their state, at the same Consul index, is not delivered again.
 func TestSameIndexNotDeliveredAgain(t *testing.T) {
-	w := fastWatcher(t)
-	f := w.feedFor("")
-	sink := &nopSink{}
-	f.sink = sink
+	_, f, sink := fastFeed(t)
 	f.hold("a")
 	for _, index := range []uint64{7, 7, 9, 9, 3} {
 		name, h, _ := f.next(context.Background())
