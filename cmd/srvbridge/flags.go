@@ -40,10 +40,10 @@ func (s flagSpec) shownDefault() string {
 
 // Default values that other code (tests, the README) refers to by name.
 const (
-	// 8653 rather than Consul's 8600: DESIGN.md wants each replica beside a Consul
-	// client agent, whose own DNS interface already holds 127.0.0.1:8600. Unprivileged
-	// (53 needs root or CAP_NET_BIND_SERVICE) and loopback-only, so a default start is
-	// never an open forwarder on the network.
+	// 8653 rather than Consul's 8600: each replica runs beside a Consul client agent
+	// (docs/architecture.md, "Scaling out"), whose own DNS interface already holds
+	// 127.0.0.1:8600. Unprivileged (53 needs root or CAP_NET_BIND_SERVICE) and
+	// loopback-only, so a default start is never an open forwarder on the network.
 	defaultDNSAddr = "127.0.0.1:8653"
 	// 9153 is the port CoreDNS uses for its metrics; operators already expect it.
 	defaultHTTPAddr = "127.0.0.1:9153"
