@@ -24,6 +24,9 @@ type flagSpec struct {
 	// Repeat lets the flag be given several times; the values are joined with commas,
 	// so "--upstream a --upstream b" means "--upstream a,b".
 	Repeat bool
+	// Secret keeps the value out of the start-up log (Config.LogValue), which shows
+	// only whether it is set. Any flag that can carry a credential sets it.
+	Secret bool
 }
 
 // EnvName returns the environment variable that sets the flag: SRVBRIDGE_<NAME>,
