@@ -49,6 +49,7 @@ func TestCleanRepoPasses(t *testing.T) {
 		"docs/img/a.png":    &fstest.MapFile{Data: []byte("\x89PNG\r\n\x1a\n\x00\x00")},
 		"cmd/tool/main.go":  file("// Package main is described in docs/dns.md and in docs/*.md.\npackage main\n\nvar x = \"docs/missing.md\" // data, not a reference\n"),
 		"x/testdata/blob":   &fstest.MapFile{Data: []byte("\x7fELF\x00\x00")},
+		"x/testdata/g.md":   file("[gone](nowhere.md) docs/none.md\n\n| a |\n|---|\n| 1 | 2 |\n"),
 		"scripts/run.sh":    file("#!/bin/sh\nexec cmd/tool/main.go bench/<date>.md $HOME/docs/x https://example.com/docs/none\n"),
 		".gitignore":        file("# build outputs\n/cmd/tool/tool\n"),
 		"deploy/k8s/doc.md": file("Restart with `kubectl rollout restart deploy/srvbridge`.\n"),

@@ -31,8 +31,8 @@ func markdownLines(text string, fn func(n int, line string)) {
 func (r *repo) checkTables() []finding {
 	var out []finding
 	for _, name := range r.files {
-		if !strings.HasSuffix(name, ".md") {
-			continue
+		if !strings.HasSuffix(name, ".md") || hasComponent(name, "testdata") {
+			continue // fixtures may be malformed on purpose
 		}
 		b, err := r.read(name)
 		if err != nil {
