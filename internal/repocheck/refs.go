@@ -185,7 +185,8 @@ var pathRE = regexp.MustCompile(`[A-Za-z0-9_.*\-]+(?:/[A-Za-z0-9_.*\-]*)+`)
 var kubectlRE = regexp.MustCompile("`kubectl [^`]*`")
 
 // mdNameRE matches a bare markdown file name such as README.md.
-var mdNameRE = regexp.MustCompile("(?:^|[\\s(`\"'\\[])([A-Za-z0-9_][A-Za-z0-9_-]*\\.md)\\b")
+// A further extension (report.md.tmpl) makes it another file's name.
+var mdNameRE = regexp.MustCompile("(?:^|[\\s(`\"'\\[])([A-Za-z0-9_][A-Za-z0-9_-]*\\.md)(\\.[A-Za-z0-9]+)?\\b")
 
 // pathsIn calls bad for each repo path named on a line of file from that does not
 // resolve. A path counts when its first component is a top-level directory of the
@@ -194,7 +195,7 @@ var mdNameRE = regexp.MustCompile("(?:^|[\\s(`\"'\\[])([A-Za-z0-9_][A-Za-z0-9_-]
 func (r *repo) pathsIn(from, line string, bad func(ref, msg string)) {
 	line = kubectlRE.ReplaceAllStringFunc(line, func(s string) string { return strings.Repeat(" ", len(s)) })
 	for _, m := range mdNameRE.FindAllStringSubmatch(line, -1) {
-		if !r.mdNames[m[1]] {
+		if m[2] == "" && !r.mdNames[m[1]] {
 			bad(m[1], fmt.Sprintf("%s: no file of that name in the repository", m[1]))
 		}
 	}

@@ -45,7 +45,7 @@ func TestCleanRepoPasses(t *testing.T) {
 	got := check(t, fstest.MapFS{
 		"README.md": file("# Title\n\nSee [dns](docs/dns.md#names), `cmd/tool/main.go`, [top](#title) and docs/.\n\n" +
 			"| a | b |\n|---|---:|\n| 1 | `x\\|y` |\n\n```\n| not | a | table |\n|---|\n```\n"),
-		"docs/dns.md":       file("## Names\n\nBack to [the README](../README.md). Next to me: img/a.png.\n"),
+		"docs/dns.md":       file("## Names\n\nBack to [the README](../README.md). Next to me: img/a.png. Not a doc: page.md.tmpl.\n"),
 		"docs/img/a.png":    &fstest.MapFile{Data: []byte("\x89PNG\r\n\x1a\n\x00\x00")},
 		"cmd/tool/main.go":  file("// Package main is described in docs/dns.md and in docs/*.md.\npackage main\n\nvar x = \"docs/missing.md\" // data, not a reference\n"),
 		"x/testdata/blob":   &fstest.MapFile{Data: []byte("\x7fELF\x00\x00")},
