@@ -17,7 +17,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # -p 1: the machines have 2 cores and several packages start real Consul agents.
 TEST_FLAGS ?= -p 1 -count=1 -timeout 25m
 
-.PHONY: build run test test-deps lint fmt-check vet staticcheck go-test smoke clean bench bench-scale docker
+.PHONY: build run test test-deps lint fmt-check vet staticcheck repocheck tables go-test smoke clean bench bench-scale docker
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/srvbridge ./cmd/srvbridge
@@ -32,7 +32,7 @@ test-deps:
 	scripts/install-test-deps.sh
 	@consul=$$(deploy/consul/build.sh); echo "consul: $$consul"
 
-lint: fmt-check vet staticcheck
+lint: fmt-check vet staticcheck repocheck
 
 fmt-check:
 	@out=$$(gofmt -l .); if [[ -n $$out ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -43,6 +43,10 @@ vet:
 staticcheck:
 	$(STATICCHECK) ./...
 
+# Tracked binaries and big files, markdown tables, references between repo files.
+repocheck:
+	$(GO) run ./internal/repocheck
+
 go-test:
 	$(GO) test $(TEST_FLAGS) ./...
 
@@ -52,6 +56,11 @@ smoke:
 
 clean:
 	rm -rf bin/
+
+# Rewrite the tables of figures in bench/README.md and docs/operations.md from
+# bench/results (TestGeneratedTablesCurrent in bench/cmd/benchctl fails when stale).
+tables:
+	$(GO) run ./bench/cmd/benchctl tables
 
 # The container image, stamped like `make build` (needs a Docker engine; CI has none).
 docker:

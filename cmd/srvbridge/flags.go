@@ -7,15 +7,16 @@ import (
 // envPrefix is prepended to a flag's upper-cased name to form its environment variable.
 const envPrefix = "SRVBRIDGE_"
 
-// flagSpec is the single description of a setting: --help, the README table and the
-// parser are all generated from specs, so they cannot drift apart.
+// flagSpec is the single description of a setting: --help, the table in
+// docs/configuration.md and the parser are all generated from specs, so they cannot
+// drift apart.
 type flagSpec struct {
 	Name string
 	// Arg names the value in --help (empty for booleans).
 	Arg string
 	// Default is the raw default value, parsed like any user value.
 	Default string
-	// ShownDefault replaces Default in --help and the README where the default is
+	// ShownDefault replaces Default in --help and the docs where the default is
 	// computed (from another variable) rather than fixed.
 	ShownDefault string
 	Usage        string
@@ -23,6 +24,9 @@ type flagSpec struct {
 	// Repeat lets the flag be given several times; the values are joined with commas,
 	// so "--upstream a --upstream b" means "--upstream a,b".
 	Repeat bool
+	// Secret keeps the value out of the start-up log (Config.LogValue), which shows
+	// only whether it is set. Any flag that can carry a credential sets it.
+	Secret bool
 }
 
 // EnvName returns the environment variable that sets the flag: SRVBRIDGE_<NAME>,
@@ -38,12 +42,12 @@ func (s flagSpec) shownDefault() string {
 	return s.Default
 }
 
-// Default values that other code (tests, the README) refers to by name.
+// Default values that other code (tests, the docs) refers to by name.
 const (
-	// 8653 rather than Consul's 8600: DESIGN.md wants each replica beside a Consul
-	// client agent, whose own DNS interface already holds 127.0.0.1:8600. Unprivileged
-	// (53 needs root or CAP_NET_BIND_SERVICE) and loopback-only, so a default start is
-	// never an open forwarder on the network.
+	// 8653 rather than Consul's 8600: each replica runs beside a Consul client agent
+	// (docs/architecture.md, "Scaling out"), whose own DNS interface already holds
+	// 127.0.0.1:8600. Unprivileged (53 needs root or CAP_NET_BIND_SERVICE) and
+	// loopback-only, so a default start is never an open forwarder on the network.
 	defaultDNSAddr = "127.0.0.1:8653"
 	// 9153 is the port CoreDNS uses for its metrics; operators already expect it.
 	defaultHTTPAddr = "127.0.0.1:9153"
@@ -53,7 +57,7 @@ const (
 	// Kong caches for the record TTL and re-resolves about 0.5–1 s after expiry, so a
 	// change reaches it in roughly TTL + 1–2 s. 5 s keeps failover well under ten
 	// seconds while each Kong worker asks at most once per 5 s per name. TTL 0 would
-	// put Kong's balancer into per-request re-resolution (see README).
+	// put Kong's balancer into per-request re-resolution (see docs/configuration.md).
 	defaultServiceTTL = "5s"
 	// Same as the service TTL so that a newly registered service is seen as quickly
 	// as a changed one by caching resolvers that honour the SOA minimum.
@@ -69,7 +73,7 @@ const (
 	defaultForwardStale = "1h"
 )
 
-// specs lists every setting in the order --help and the README show them.
+// specs lists every setting in the order --help and docs/configuration.md show them.
 var specs = []flagSpec{
 	{Name: "dns-addr", Arg: "host:port", Default: defaultDNSAddr,
 		Usage: "UDP and TCP address to answer DNS on. Host must be an IP address, or empty for all interfaces."},
