@@ -204,10 +204,12 @@ cleanup() {
 		fi
 	done
 	if ((rc == 130 || rc == 143)) && ((${#stopped[@]})); then
-		printf '\ndemo: stopped %s\n' "$(
+		local list
+		list=$(
 			IFS=,
-			echo "${stopped[*]}" | sed 's/,/, /g'
-		)"
+			echo "${stopped[*]}"
+		)
+		printf '\ndemo: stopped %s\n' "${list//,/, }"
 	fi
 	exit "$rc"
 }
