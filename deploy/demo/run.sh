@@ -8,10 +8,10 @@
 # and SRV weights. Then it stays up until Ctrl-C, which stops everything.
 #
 # DEMO_EXIT=1 (make smoke) is the same demo as a test: this script starts itself in
-# the background with extra checks (SRV answer shape, status page, srvbridge's exit
-# status), waits for its walkthrough to pass (every step asserts what it prints),
-# sends it SIGINT as Ctrl-C would, and checks that no process of the demo is left
-# and its ports are free. Exit 0 on success, non-zero on any failure.
+# the background, in a session of its own, with extra checks (SRV answer shape,
+# status page, srvbridge's exit status), waits for its walkthrough to pass (every
+# step asserts what it prints), sends it SIGINT as Ctrl-C would, and checks that no
+# process of the demo is left and its ports are free. Exit 0 on success, non-zero on any failure.
 #
 # Every port and address can be overridden, see the DEMO_* variables below. Linux
 # routes all of 127.0.0.0/8 to loopback, so the backends get distinct addresses and
@@ -45,6 +45,9 @@ die() {
 	printf 'demo: %s\n' "$*" >&2
 	exit 1
 }
+
+[[ $ttl =~ ^[1-9][0-9]*$ ]] || die "DEMO_TTL=$ttl: want a whole number of seconds, at least 1"
+((${#backends[@]} >= 2)) || die "DEMO_BACKENDS: want at least two, one of them fails in the walkthrough"
 
 # now_ms prints the wall clock in milliseconds, without a fork.
 now_ms() {
@@ -142,11 +145,12 @@ smoke() {
 
 	local busy=() hp
 	for hp in "127.0.0.1:$consul_http" "127.0.0.1:$consul_server" "127.0.0.1:$consul_serf_lan" \
-		"127.0.0.1:$dns_port" "127.0.0.1:$admin_port" "127.0.0.1:$gateway_port" "${backends[@]}"; do
+		"127.0.0.1:$consul_serf_wan" "127.0.0.1:$dns_port" "127.0.0.1:$admin_port" \
+		"127.0.0.1:$gateway_port" "${backends[@]}"; do
 		! tcp_busy "${hp%:*}" "${hp##*:}" || busy+=("tcp $hp")
 	done
 	local p
-	for p in "$dns_port" "$consul_serf_lan"; do
+	for p in "$dns_port" "$consul_serf_lan" "$consul_serf_wan"; do
 		! udp_busy "$p" || busy+=("udp $p")
 	done
 	((${#busy[@]} == 0)) || die "smoke: still listening after Ctrl-C: ${busy[*]}"
@@ -501,6 +505,7 @@ wait_for "the gateway to stop sending requests to $victim" avoids "$victim"
 t_gw=$(now_ms)
 echo "  $victim left srvbridge's SRV answer $((t_dns - t_fail)) ms after the fail (Consul checks every 1 s)"
 echo "  the gateway stopped sending it requests $((t_gw - t_dns)) ms after that (it re-resolves every ${ttl} s, the TTL)"
+echo "  fail -> no more requests: $((t_gw - t_fail)) ms"
 limit=$(((ttl + 1) * 1000))
 ((t_gw - t_dns <= limit)) ||
 	die "the gateway still sent requests to $victim $((t_gw - t_dns)) ms after the DNS change, more than TTL + 1 s"
@@ -521,6 +526,7 @@ wait_for "the gateway to send requests to $victim again" reaches "$victim"
 t_gw2=$(now_ms)
 out=$(hits 12)
 echo "  back in srvbridge's answer after $((t_dns2 - t_rec)) ms; the gateway sends it requests $((t_gw2 - t_dns2)) ms after that"
+echo "  recover -> requests again: $((t_gw2 - t_rec)) ms"
 echo "  12 requests: $(split "$out")"
 
 say "5. weights: web-1 is registered with weight 2, the others with 1"
