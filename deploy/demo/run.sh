@@ -94,11 +94,10 @@ smoke() {
 	set +m
 	local demo=
 	# A Ctrl-C of `make smoke` itself reaches only this script: pass it on, so that the
-	# demo cleans up after itself.
-	trap '[[ -z $demo ]] || kill -INT "$demo" 2>/dev/null; wait "$waiter"; exit 130' INT TERM
+	# demo cleans up after itself (it writes its pid first thing).
+	trap 'demo=$(cat "$state/pid" 2>/dev/null) && kill -INT "$demo" 2>/dev/null; wait "$waiter"; exit 130' INT TERM
 
 	until [[ -s $state/ready ]]; do
-		[[ -n $demo || ! -s $state/pid ]] || demo=$(<"$state/pid")
 		if ! kill -0 "$waiter" 2>/dev/null; then
 			local rc=0
 			wait "$waiter" || rc=$?
@@ -181,9 +180,15 @@ show_logs() {
 	done
 }
 
+# The script's own stdout and stderr, for cleanup: a signal can arrive while a command
+# runs with its output sent elsewhere (wait_for's checks go to /dev/null), and the
+# traps run in that command's context.
+exec 8>&1 9>&2
+
 cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM
+	exec 1>&8 2>&9
 	if ((rc != 0)) && ((rc != 130)) && ((rc != 143)); then
 		show_logs
 	fi
@@ -228,7 +233,7 @@ start() {
 	local name=$1
 	shift
 	set -m
-	"$@" </dev/null >"$logs/$name.log" 2>&1 &
+	"$@" </dev/null >"$logs/$name.log" 2>&1 8>&- 9>&- &
 	pids+=($!)
 	set +m
 	names+=("$name")
