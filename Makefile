@@ -1,4 +1,4 @@
-# make run   the demo: Consul dev agent, three backends, srvbridge, real dig answers
+# make run   the demo: Consul dev agent, three backends, srvbridge, a gateway (HAProxy for Kong)
 # make test  everything CI runs (.ci/run), installing missing tools first
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -50,7 +50,8 @@ repocheck:
 go-test:
 	$(GO) test $(TEST_FLAGS) ./...
 
-# The demo as a smoke test: real answers over the network, one health flip.
+# The demo as a smoke test: requests through the gateway follow a health flip and
+# SRV weights; then Ctrl-C, and nothing of the demo may be left running or listening.
 smoke:
 	DEMO_EXIT=1 deploy/demo/run.sh
 
