@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/srvbridge/srvbridge/internal/testtier"
 )
 
 var (
@@ -123,11 +125,7 @@ func checkMetricNames(t *testing.T, where, expr string, known map[string]bool) [
 // make test installs promtool (Debian package prometheus, scripts/install-test-deps.sh).
 func promtoolCheck(t *testing.T, path string) {
 	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		t.Fatalf("promtool not found: run `make test`, which installs it (scripts/install-test-deps.sh)")
-	}
-	if out, err := exec.Command(promtool, "check", "rules", path).CombinedOutput(); err != nil {
+	if out, err := exec.Command(testtier.Tool(t, "promtool"), "check", "rules", path).CombinedOutput(); err != nil {
 		t.Errorf("promtool check rules %s: %v\n%s", path, err, out)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
 	"github.com/srvbridge/srvbridge/internal/consultest"
+	"github.com/srvbridge/srvbridge/internal/testtier"
 )
 
 // TestTruncation: 30 instances do not fit in 512 bytes. Plain UDP gets TC and a
@@ -42,7 +43,7 @@ func TestTruncation(t *testing.T) {
 	query = func(name, svc string, args ...string) result {
 		t.Helper()
 		args = append([]string{"@" + host, "-p", port, svc + ".service.consul", "SRV"}, args...)
-		out, err := exec.Command(tool(t, name), args...).CombinedOutput()
+		out, err := exec.Command(testtier.Tool(t, name), args...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s %v: %v\n%s", name, args, err, out)
 		}

@@ -23,8 +23,8 @@ import (
 )
 
 // repoRoot is the repository, relative to this package's directory (where go test
-// runs it).
-const repoRoot = ".."
+// runs it): e2e/deploy, in the e2e module nested in the repository.
+const repoRoot = "../.."
 
 // tmpDir holds the binary built for this package's tests; TestMain removes it.
 var tmpDir string
@@ -92,7 +92,10 @@ func buildSrvbridge(t *testing.T) (binaryFacts, error) {
 	}
 
 	f := binaryFacts{Path: filepath.Join(tmpDir, "srvbridge"), Flags: map[string]bool{}, Env: map[string]bool{}}
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", strings.Join(ldflags, " "), "-o", f.Path, "github.com/srvbridge/srvbridge/cmd/srvbridge")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", strings.Join(ldflags, " "), "-o", f.Path, "./cmd/srvbridge")
+	// From the repository root, so the binary is built with the main module's
+	// dependency versions, as the Dockerfile builds it, not with this module's.
+	cmd.Dir = repoRoot
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return f, fmt.Errorf("go build: %v\n%s", err, out)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
+	"github.com/srvbridge/srvbridge/internal/testtier"
 )
 
 // TestClients: UDP and TCP give the same records, and dig and Go's own resolver both
@@ -42,7 +43,7 @@ func TestClients(t *testing.T) {
 	t.Run("dig", func(t *testing.T) {
 		host, port, _ := net.SplitHostPort(b.DNSAddr)
 		for _, transport := range []string{"+notcp", "+tcp"} {
-			out, err := exec.Command(tool(t, "dig"), "@"+host, "-p", port, transport, "+short", "web.service.consul", "SRV").CombinedOutput()
+			out, err := exec.Command(testtier.Tool(t, "dig"), "@"+host, "-p", port, transport, "+short", "web.service.consul", "SRV").CombinedOutput()
 			if err != nil {
 				t.Fatalf("dig %s: %v\n%s", transport, err, out)
 			}

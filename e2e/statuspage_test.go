@@ -15,6 +15,7 @@ import (
 
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
 	"github.com/srvbridge/srvbridge/internal/consultest"
+	"github.com/srvbridge/srvbridge/internal/testtier"
 )
 
 // TestStatusPageInBrowser opens the admin port's status page in headless Chromium
@@ -23,7 +24,7 @@ import (
 // refreshes itself. A screenshot is saved under the test's temp dir; with
 // STATUS_SCREENSHOT=path it is also copied there (the README's picture is made so).
 func TestStatusPageInBrowser(t *testing.T) {
-	chromium := tool(t, "chromium")
+	chromium := testtier.Tool(t, "chromium")
 	a := consultest.Start(t)
 	instance(t, a, "web", "web-1", "127.0.0.10", 8080, "v1")
 	instance(t, a, "web", "web-2", "127.0.0.11", 8081, "v1")

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -90,15 +89,4 @@ func checkReply(t *testing.T, r *dns.Msg, rcode int, answer, additional []string
 	if len(problems) > 0 {
 		t.Errorf("%s %s:\n%s", r.Question[0].Name, dns.TypeToString[r.Question[0].Qtype], strings.Join(problems, "\n"))
 	}
-}
-
-// tool finds a client program; the suite's install step (make test, which runs
-// scripts/install-test-deps.sh) provides dig, kdig and haproxy on a fresh machine.
-func tool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: run `make test`, which installs it (scripts/install-test-deps.sh)", name)
-	}
-	return p
 }

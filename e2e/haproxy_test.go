@@ -17,13 +17,14 @@ import (
 
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
 	"github.com/srvbridge/srvbridge/internal/consultest"
+	"github.com/srvbridge/srvbridge/internal/testtier"
 )
 
 // TestHAProxy balances real HTTP traffic with HAProxy's DNS service discovery
 // (server-template on the RFC 2782 name) through srvbridge, against backends
 // registered in a real Consul.
 func TestHAProxy(t *testing.T) {
-	haproxy := tool(t, "haproxy")
+	haproxy := testtier.Tool(t, "haproxy")
 	a := consultest.Start(t)
 	ips := []string{"127.0.0.11", "127.0.0.12", "127.0.0.13", "127.0.0.14"}
 	ports := make([]int, len(ips))

@@ -439,7 +439,7 @@ func TestDockerignore(t *testing.T) {
 			t.Errorf(".dockerignore excludes %s, which the images compile", rel)
 		}
 	}
-	for _, rel := range []string{".git/HEAD", "bench/x", "deploy/compose/compose.yaml", "bin/srvbridge", "cmd/srvbridge/main_test.go"} {
+	for _, rel := range []string{".git/HEAD", "bench/x", "deploy/compose/compose.yaml", "bin/srvbridge", "cmd/srvbridge/main_test.go", "e2e/go.mod"} {
 		if !excluded(rel) {
 			t.Errorf(".dockerignore sends %s to the daemon", rel)
 		}
