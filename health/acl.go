@@ -23,6 +23,8 @@ var ErrPermission = errors.New("consul refused the ACL token")
 // PermissionError says which request Consul refused and what the token needs.
 // It carries neither the token nor its AccessorID.
 type PermissionError struct {
+	// Kind is the kind of request refused.
+	Kind Kind
 	// Endpoint is the Consul HTTP path asked, with the service or query name when it
 	// has one: "/v1/health/service/web".
 	Endpoint string
@@ -38,7 +40,11 @@ type PermissionError struct {
 
 func (e *PermissionError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "consul %s (%s)", e.Cause, e.Endpoint)
+	if e.Cause == causeFiltered {
+		fmt.Fprintf(&b, "consul hid every result of %s from the token (ACL filtering)", e.Endpoint)
+	} else {
+		fmt.Fprintf(&b, "consul %s to %s", e.Cause, e.Endpoint)
+	}
 	switch {
 	case e.Cause == causeNotFound:
 		fmt.Fprintf(&b, ": Consul does not know the token (wrong, expired or deleted); srvbridge needs one with %s", e.Permission)
@@ -50,6 +56,13 @@ func (e *PermissionError) Error() string {
 	return b.String()
 }
 
+// CatalogWide reports whether the refusal keeps srvbridge from knowing which names
+// exist - the local datacenter, the service catalog or the node list - rather than
+// hiding one service or query.
+func (e *PermissionError) CatalogWide() bool {
+	return e.Kind == KindDatacenters || e.Kind == KindCatalog || e.Kind == KindNodes
+}
+
 // Is makes errors.Is(err, ErrPermission) true.
 func (e *PermissionError) Is(target error) bool { return target == ErrPermission }
 
@@ -58,7 +71,7 @@ func (e *PermissionError) Is(target error) bool { return target == ErrPermission
 const (
 	causeDenied   = "answered 403 Permission denied"
 	causeNotFound = "answered 403 ACL not found"
-	causeFiltered = "hid every result from the token (ACL filtering)"
+	causeFiltered = "hid every result (ACL filtering)"
 )
 
 // lacksPermission finds the permission in Consul's 403 body:
@@ -131,14 +144,14 @@ func asPermission(k Kind, endpoint string, err error) error {
 	}
 	perm := permissionOf(k)
 	if errors.Is(err, errFiltered) {
-		return &PermissionError{Endpoint: endpoint, Permission: perm, Cause: causeFiltered,
+		return &PermissionError{Kind: k, Endpoint: endpoint, Permission: perm, Cause: causeFiltered,
 			Anonymous: errors.Is(err, errFilteredAnonymous)}
 	}
 	var se api.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusForbidden {
 		return err
 	}
-	pe = &PermissionError{Endpoint: endpoint, Permission: perm, Cause: causeDenied}
+	pe = &PermissionError{Kind: k, Endpoint: endpoint, Permission: perm, Cause: causeDenied}
 	if strings.Contains(se.Body, "ACL not found") {
 		pe.Cause = causeNotFound
 	}

@@ -26,13 +26,8 @@ func aclWatcher(t *testing.T, a *consultest.Agent, token string) *Watcher {
 
 func startACLAgent(t *testing.T) *consultest.Agent {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("needs the Consul binary")
-	}
-	a := consultest.Start(t, consultest.WithACL())
-	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 8080})
-	a.RegisterService(t, api.AgentServiceRegistration{ID: "api-1", Name: "api", Port: 9090})
-	return a
+	return consultest.StartACL(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 8080},
+		api.AgentServiceRegistration{ID: "api-1", Name: "api", Port: 9090})
 }
 
 // TestACLDNSToken: the read-only token Consul documents for DNS has no agent:read,

@@ -47,6 +47,7 @@ func (w *Watcher) LocalDatacenter(ctx context.Context) (string, error) {
 	pe := &PermissionError{Endpoint: "/v1/catalog/nodes", Cause: causeFiltered, Permission: "node:read or agent:read"}
 	errors.As(nodesErr, &pe)
 	refused := *pe
+	refused.Kind = KindDatacenters
 	refused.Endpoint = "/v1/agent/self and " + pe.Endpoint
 	if selfErr == nil {
 		refused.Endpoint = pe.Endpoint

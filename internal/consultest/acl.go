@@ -16,6 +16,20 @@ func WithACL() Option {
 	return func(o *options) { o.managementToken = newUUID() }
 }
 
+// StartACL starts an agent WithACL and registers services on it through the agent
+// API. It skips the test under -short, as every test that needs the binary does.
+func StartACL(t *testing.T, services ...api.AgentServiceRegistration) *Agent {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs the Consul binary")
+	}
+	a := Start(t, WithACL())
+	for _, s := range services {
+		a.RegisterService(t, s)
+	}
+	return a
+}
+
 func aclConfig(management string) map[string]any {
 	return map[string]any{
 		"enabled":                  true,
