@@ -219,14 +219,22 @@ func causeKey(k Kind, pe *PermissionError) string {
 // A cause is logged at WARN when it becomes current, not on every retry.
 func (d *denials) observe(log *slog.Logger, k Kind, endpoint string, err error, cur *string) error {
 	err = asPermission(k, endpoint, err)
+	if errors.Is(err, ErrPermission) {
+		d.counts[k].Add(1)
+	}
+	d.track(log, k, err, cur)
+	return err
+}
+
+// track is observe without counting a request: err is already classified.
+func (d *denials) track(log *slog.Logger, k Kind, err error, cur *string) {
 	var pe *PermissionError
 	if !errors.As(err, &pe) {
 		if *cur != "" && d.drop(cur) {
 			log.Info("consul accepts the ACL token again", "kind", k.String())
 		}
-		return err
+		return
 	}
-	d.counts[k].Add(1)
 	key := causeKey(k, pe)
 	d.mu.Lock()
 	if *cur != key {
@@ -246,7 +254,6 @@ func (d *denials) observe(log *slog.Logger, k Kind, endpoint string, err error, 
 	}
 	d.active[key].err = pe
 	d.mu.Unlock()
-	return err
 }
 
 // drop forgets the refusal of the source whose last cause is *cur, as when its watch
@@ -274,14 +281,24 @@ func causeKeyOf(a *activeDenial) string { return causeKey(a.kind, a.err) }
 
 // observeOneShot is observe for the one-shot kinds, which have no loop to hold cur.
 func (d *denials) observeOneShot(log *slog.Logger, k Kind, endpoint string, err error) error {
+	d.oneShotDo(func(cur *string) { err = d.observe(log, k, endpoint, err, cur) }, k)
+	return err
+}
+
+// trackOneShot is track for the one-shot kinds: the outcome of several requests,
+// each counted already.
+func (d *denials) trackOneShot(log *slog.Logger, k Kind, err error) {
+	d.oneShotDo(func(cur *string) { d.track(log, k, err, cur) }, k)
+}
+
+func (d *denials) oneShotDo(fn func(cur *string), k Kind) {
 	d.mu.Lock()
 	cur := d.oneShot[k]
 	d.mu.Unlock()
-	err = d.observe(log, k, endpoint, err, &cur)
+	fn(&cur)
 	d.mu.Lock()
 	d.oneShot[k] = cur
 	d.mu.Unlock()
-	return err
 }
 
 // err is a current refusal, nil when there is none. Kinds that keep srvbridge from

@@ -33,7 +33,7 @@ func (w *Watcher) LocalDatacenter(ctx context.Context) (string, error) {
 	}
 	dc, nodesErr := w.nodesDatacenter(ctx)
 	if nodesErr == nil || !errors.Is(nodesErr, ErrPermission) {
-		w.stats.acl.observeOneShot(w.log, KindDatacenters, "", nil)
+		w.stats.acl.trackOneShot(w.log, KindDatacenters, nil)
 		return dc, nodesErr
 	}
 	dcs, err := w.Datacenters(ctx)
@@ -41,7 +41,7 @@ func (w *Watcher) LocalDatacenter(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("local datacenter: %w", err)
 	}
 	if len(dcs) == 1 {
-		w.stats.acl.observeOneShot(w.log, KindDatacenters, "", nil)
+		w.stats.acl.trackOneShot(w.log, KindDatacenters, nil)
 		return dcs[0], nil
 	}
 	pe := &PermissionError{Endpoint: "/v1/catalog/nodes", Cause: causeFiltered, Permission: "node:read or agent:read"}
@@ -54,7 +54,7 @@ func (w *Watcher) LocalDatacenter(ctx context.Context) (string, error) {
 	}
 	refused.Permission = "agent:read or node:read; or name the datacenter with --datacenter (Consul lists " +
 		strings.Join(dcs, ", ") + ")"
-	w.stats.acl.observeOneShot(w.log, KindDatacenters, "", &refused)
+	w.stats.acl.trackOneShot(w.log, KindDatacenters, &refused)
 	return "", fmt.Errorf("local datacenter: %w", &refused)
 }
 
