@@ -160,3 +160,52 @@ func TestACLLocalDatacenterRefused(t *testing.T) {
 		}
 	}
 }
+
+// TestACLTokenLosesNodeRead: the token's policy loses node:read while a service is
+// watched, and the service changes. Blocking health queries go to Consul's streaming
+// backend, which never says it filtered anything: measured on 1.16.3, the service's
+// watch just stops seeing changes. It must not deliver an empty service (NXDOMAIN
+// for a registered name), and the node list reports the refusal.
+func TestACLTokenLosesNodeRead(t *testing.T) {
+	a := startACLAgent(t)
+	acl := a.Client.ACL()
+	pol, _, err := acl.PolicyCreate(&api.ACLPolicy{Name: "shrinking", Rules: consultest.DNSReadRules}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, err := acl.TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: pol.ID}}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := aclWatcher(t, a, tok.SecretID)
+	r := watchService(t, w, "", "web")
+	nodes := &recorder[Nodes]{}
+	watch(t, func(ctx context.Context) error { return w.WatchNodes(ctx, "", nodes.add) })
+	waitLast(t, r, func(u Update) error {
+		_, err := only(u, "web-1")
+		return err
+	})
+	waitLast(t, nodes, func(Nodes) error { return nil })
+
+	pol.Rules = `service_prefix "" { policy = "read" }`
+	if _, _, err := acl.PolicyUpdate(pol, nil); err != nil {
+		t.Fatal(err)
+	}
+	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-2", Name: "web", Port: 8081})
+	a.Deregister(t, "web-1")
+	consultest.Eventually(t, settle, func() error {
+		if w.Stats().Denials(KindNodes) == 0 {
+			return errors.New("waiting for the node list's refusal")
+		}
+		return nil
+	})
+	for _, u := range r.all() {
+		if len(u.Instances) == 0 {
+			t.Fatalf("delivered an empty web after the token lost node:read: %+v", r.all())
+		}
+	}
+	var pe *PermissionError
+	if err := w.Denied(); !errors.As(err, &pe) || pe.Permission != "node:read" {
+		t.Errorf("Denied() = %v, want the node list's refusal", err)
+	}
+}

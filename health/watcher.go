@@ -170,6 +170,9 @@ func (w *Watcher) WatchService(ctx context.Context, dc, name string, out func(Up
 		q, cancel := w.queryOptions(ctx, dc, index)
 		defer cancel()
 		entries, meta, err := w.cfg.Client.Health().Service(name, "", false, q)
+		if err == nil && len(entries) == 0 && index > 0 {
+			entries, meta, err = w.serviceNow(ctx, dc, name) // see there
+		}
 		if err != nil {
 			return Update{}, 0, classify(dc, err)
 		}
