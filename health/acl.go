@@ -167,17 +167,17 @@ func asPermission(k Kind, endpoint string, err error) error {
 // X-Consul-Results-Filtered-By-ACLs for a valid token (never for the anonymous one,
 // and never on the streaming backend of blocking health queries), so the catalog and
 // the node list are also judged by what every datacenter has: the servers' nodes and
-// their "consul" service. Empty lists of either mean the token may read none of them,
-// and without the header, that the token is the anonymous one. A leaderless answer is
-// left to the loop's own rule (errNoLeader) instead: a restarting server may answer
-// from an empty state.
+// their "consul" service. Under a default-deny policy (X-Consul-Default-ACL-Policy),
+// empty lists of either mean the token may read none of them, and without the header,
+// that the token is the anonymous one. Without ACLs, or a leaderless answer, it is
+// left to the loop's own rules: a restarting server may answer from an empty state.
 func emptied(k Kind, n int, meta *api.QueryMeta, leaderless bool) error {
 	switch {
 	case n > 0 || meta == nil || leaderless:
 		return nil
 	case meta.ResultsFilteredByACLs:
 		return errFiltered
-	case k == KindCatalog || k == KindNodes:
+	case (k == KindCatalog || k == KindNodes) && meta.DefaultACLPolicy == "deny":
 		return errFilteredAnonymous
 	}
 	return nil

@@ -69,8 +69,9 @@ func TestAsPermission(t *testing.T) {
 }
 
 func TestEmptied(t *testing.T) {
-	filtered := &api.QueryMeta{ResultsFilteredByACLs: true}
-	plain := &api.QueryMeta{}
+	filtered := &api.QueryMeta{ResultsFilteredByACLs: true, DefaultACLPolicy: "deny"}
+	plain := &api.QueryMeta{DefaultACLPolicy: "deny"}
+	noACL := &api.QueryMeta{DefaultACLPolicy: "allow"}
 	for _, tt := range []struct {
 		kind       Kind
 		n          int
@@ -90,6 +91,9 @@ func TestEmptied(t *testing.T) {
 		{KindNodes, 0, plain, true, false}, // a restarting server: the loop's rule
 		{KindCatalog, 3, filtered, false, false},
 		{KindCatalog, 0, nil, false, false},
+		// Without ACLs an empty list is Consul's own business (a restarting server).
+		{KindCatalog, 0, noACL, false, false},
+		{KindNodes, 0, noACL, false, false},
 	} {
 		if got := emptied(tt.kind, tt.n, tt.meta, tt.leaderless) != nil; got != tt.want {
 			t.Errorf("emptied(%v, %d, %+v, %v) = %v, want %v", tt.kind, tt.n, tt.meta, tt.leaderless, got, tt.want)
