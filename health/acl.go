@@ -32,8 +32,8 @@ type PermissionError struct {
 	// Permission is what the token lacks: "agent:read", "service:read", "node:read",
 	// "query:read"; Consul's own wording when its answer names it.
 	Permission string
-	// Cause is how Consul refused: "403 Permission denied", "403 ACL not found", or
-	// an answer emptied by ACL filtering.
+	// Cause is how Consul refused: a 403 "Permission denied" or "ACL not found", or
+	// an answer emptied by ACL filtering (the cause* constants).
 	Cause string
 	// Anonymous: no token was sent, so Consul used its anonymous token.
 	Anonymous bool
