@@ -51,7 +51,10 @@ func (l *loop[T]) run(ctx context.Context) error {
 		delivered bool
 		failures  int
 		bucket    = tokenBucket{burst: paceBurst}
+		// denied is the cause of this loop's current ACL refusal, "" if none.
+		denied string
 	)
+	defer l.stats.acl.drop(&denied)
 	for {
 		if err := sleep(ctx, bucket.take(time.Now(), l.minInterval)); err != nil {
 			return err
@@ -75,7 +78,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			l.stats.failure(l.kind)
+			// A refused token is logged once per cause (acl.go), not per watch.
+			err = l.stats.acl.observe(l.log, l.kind, loopEndpoint(l.kind, l.what), err, &denied)
+			l.stats.failed(l.kind, err)
 			resync = true
 			if errors.Is(err, ErrNoDatacenter) && !delivered {
 				return fmt.Errorf("watch %s: %w", l.what, err)
@@ -86,7 +91,7 @@ func (l *loop[T]) run(ctx context.Context) error {
 			// 10 000 watches must not write 10 000 lines.
 			gated := l.gate != nil && unreachable(err)
 			level := slog.LevelDebug
-			if failures == 1 && !gated {
+			if failures == 1 && !gated && !errors.Is(err, ErrPermission) {
 				level = slog.LevelWarn
 			}
 			l.log.Log(ctx, level, "consul request failed; retrying", "watch", l.what, "err", err.Error(), "failures", failures)
@@ -112,6 +117,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 			failures = 0
 		}
 		resync = false
+		if denied != "" {
+			l.stats.acl.observe(l.log, l.kind, "", nil, &denied)
+		}
 		l.stats.contact()
 		if l.gate != nil {
 			l.gate.ok()

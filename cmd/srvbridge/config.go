@@ -19,6 +19,8 @@ type Config struct {
 	DNSAddr    string
 	HTTPAddr   string
 	ConsulAddr string
+	// Datacenter is the local datacenter; empty asks Consul (acl.go).
+	Datacenter string
 	Domain     string
 	// ServiceTTL and NegativeTTL are in seconds, as they go on the wire.
 	ServiceTTL      uint32
@@ -186,6 +188,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.DNSAddr, err = parseListenAddr(raw["dns-addr"], false); return err },
 		func() error { c.HTTPAddr, err = parseListenAddr(raw["http-addr"], true); return err },
 		func() error { c.ConsulAddr, err = parseConsulAddr(raw["consul-addr"]); return err },
+		func() error { c.Datacenter, err = parseDatacenter(raw["datacenter"]); return err },
 		func() error { c.Domain, err = parseDomain(raw["domain"]); return err },
 		func() error { c.ServiceTTL, err = parseTTL(raw["service-ttl"]); return err },
 		func() error { c.NegativeTTL, err = parseTTL(raw["negative-ttl"]); return err },

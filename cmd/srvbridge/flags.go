@@ -81,6 +81,8 @@ var specs = []flagSpec{
 		Usage: "Admin HTTP address serving the status page (/), /healthz, /readyz and /metrics."},
 	{Name: "consul-addr", Arg: "addr", ShownDefault: "$CONSUL_HTTP_ADDR, else " + defaultConsulAddr,
 		Usage: "Consul HTTP API address: host:port, http(s)://host:port or unix:///path. Token and TLS come from the CONSUL_* variables, as for the consul CLI."},
+	{Name: "datacenter", Arg: "name", ShownDefault: "learned from Consul",
+		Usage: "The local Consul datacenter, for names that carry none. By default srvbridge asks the agent (/v1/agent/self, which needs agent:read), else reads it from the catalog (node:read). See docs/consul-acl.md."},
 	{Name: "domain", Arg: "name", Default: "consul.",
 		Usage: "DNS domain answered authoritatively, as Consul's own DNS does."},
 	{Name: "service-ttl", Arg: "duration", Default: defaultServiceTTL,

@@ -39,6 +39,7 @@ type statsSources struct {
 	Cache   cacheStats
 	Forward forwardStats // metrics_forward.go
 	Answers answerStats  // metrics_answers.go
+	ACL     aclStats     // acl.go
 	// Services backs the status page (status.go); no metric reads it.
 	Services serviceLister
 	// Ready is what /readyz reports.
@@ -102,6 +103,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range answerDescs {
 		ch <- d
 	}
+	ch <- descConsulDenied
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -146,6 +148,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if as := src.Answers; as != nil {
 		collectAnswers(ch, as)
+	}
+	if a := src.ACL; a != nil {
+		collectACL(ch, a)
 	}
 }
 

@@ -53,7 +53,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Logger:      logger.With("component", "health"),
 	})
 	consul := healthStats{watcher.Stats()}
-	coll.SetSources(statsSources{Consul: consul, Ready: ready.Ready})
+	coll.SetSources(statsSources{Consul: consul, ACL: watcherACL{watcher}, Ready: ready.Ready})
 
 	// DNS starts whether or not Consul answers: names outside the Consul domain are
 	// forwarded regardless, and Consul names get SERVFAIL until the catalog is read
@@ -61,12 +61,16 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	var dc string
 	var warm *cache.State
 	tryCtx, cancelTry := context.WithTimeout(ctx, 2*time.Second)
-	dc, err = watcher.LocalDatacenter(tryCtx)
+	dc, err = localDatacenter(tryCtx, cfg.Datacenter, watcher)
 	cancelTry()
+	if errors.Is(err, errUnknownDatacenter) {
+		stopAdmin(cfg, logger, admin)
+		return err
+	}
 	consulUp := err == nil
 	if err != nil {
-		ready.NotReady("cannot reach Consul: " + err.Error())
-		logger.Warn("cannot reach Consul; will keep trying", "err", err)
+		ready.NotReady(consulProblem(err))
+		logger.Warn("no answer from Consul yet; will keep trying", "err", err)
 		if cfg.StateFile != "" {
 			if st, serr := cache.ReadState(cfg.StateFile); serr != nil {
 				logger.Warn("state file not used", "err", serr)
@@ -149,7 +153,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// from the moment it binds, so when Consul answers, bind once the answers are
 	// ready - bounded, so a slow catalog cannot keep DNS (and forwarding) down.
 	if consulUp {
-		waitReady(ctx, store.Ready, startReadyWait)
+		waitReady(ctx, settled(store.Ready, watcher.Denied), startReadyWait)
 	}
 	srv := resolver.New(compiler, store)
 	if err := srv.Start(); err != nil {
@@ -159,9 +163,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", store.LocalDatacenter())
 	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
 		Forward: forwardStatsOf{srv.Stats(), fwd}, Answers: answerStatsOf{srv.Stats(), watcher.Stats(), store},
-		Services: store, Ready: ready.Ready})
-	ready.SetCheck(store.Ready)
-	ready.SetDegraded(func() (bool, string) { return degraded(store, watcher.Stats()) })
+		Services: store, ACL: watcherACL{watcher}, Ready: ready.Ready})
+	ready.SetCheck(readyUnlessRefused(store.Ready, watcher.Denied))
+	ready.SetDegraded(degradedOrRefused(func() (bool, string) { return degraded(store, watcher.Stats()) }, watcher.Denied))
 
 	var runErr error
 	select {

@@ -180,6 +180,11 @@ func (p *statusPage) data(filter string, refresh time.Duration) statusData {
 			d.ConsulState, d.ConsulDetail = "unreachable", "never answered since start"
 		}
 	}
+	if a := src.ACL; a != nil {
+		if err := a.Denied(); err != nil {
+			d.ConsulState, d.ConsulDetail, d.ConsulOK = "refuses the ACL token", err.Error(), false
+		}
+	}
 
 	if qs := src.Queries; qs != nil {
 		rc, qt := map[string]uint64{}, map[string]uint64{}
