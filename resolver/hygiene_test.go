@@ -6,13 +6,15 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // respondRaw answers one raw packet the way the UDP reader does.
 func respondRaw(s *Server, pkt []byte) ([]byte, outcome) {
 	var q query
-	out := make([]byte, 0, maxPacket)
-	return s.respond(&q, q.parse(pkt), out, false, s.stats.shard())
+	out := make([]byte, 0, wire.MaxMsgLen)
+	return s.respond(&q, q.Parse(pkt), out, false, s.stats.shard())
 }
 
 func mustUnpack(t *testing.T, b []byte) *dns.Msg {

@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 var aLongTimeAgo = time.Unix(1, 0)
@@ -46,8 +48,8 @@ func (s *Server) serveConn(c net.Conn) {
 		<-s.tcpSem
 		s.readers.Done()
 	}()
-	buf := make([]byte, maxPacket)
-	out := make([]byte, 2, maxPacket+2)
+	buf := make([]byte, wire.MaxMsgLen)
+	out := make([]byte, 2, wire.MaxMsgLen+2)
 	var q query
 	var recursion bool
 	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
@@ -62,9 +64,9 @@ func (s *Server) serveConn(c net.Conn) {
 		if _, err := io.ReadFull(c, buf[:n]); err != nil {
 			return
 		}
-		perr := q.parse(buf[:n])
+		v := q.Parse(buf[:n])
 		q.recursion = recursion
-		reply, oc := s.respond(&q, perr, out[2:2], true, s.tcpStats)
+		reply, oc := s.respond(&q, v, out[2:2], true, s.tcpStats)
 		switch oc {
 		case drop:
 			continue

@@ -5,10 +5,8 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
-
-const maxPacket = 65535
 
 // slowUDP answers a query that must wait (for a first fetch from Consul, or for an
 // upstream) off the reader goroutine. The number waiting is bounded; past it the
@@ -20,11 +18,11 @@ func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPo
 	}
 	if s.closing.Load() || !acquire(sem) {
 		st.overload.Add(1)
-		reply, _ := s.count(st, q.qtype, s.errorReply(make([]byte, 0, 512), q, dnsmsg.RcodeServFail))
+		reply, _ := s.count(st, q.QType, s.errorReply(make([]byte, 0, 512), q, wire.RcodeServFail))
 		c.WriteMsgUDPAddrPort(reply, src, from)
 		return
 	}
-	pkt := append([]byte(nil), q.pkt...)
+	pkt := append([]byte(nil), q.Pkt...)
 	src = append([]byte(nil), src...)
 	s.inflight.Add(1)
 	go func() {
@@ -33,7 +31,7 @@ func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPo
 		var q query
 		var reply []byte
 		if oc == forward {
-			q.parse(pkt)
+			q.Parse(pkt)
 			q.recursion = true // only allowed clients are forwarded: a SERVFAIL keeps RA
 			reply = s.forwardQuery(&q, pkt, false, st)
 		} else {
@@ -57,17 +55,17 @@ func acquire(sem chan struct{}) bool {
 // answerAfterFetch waits for the service's first fetch, then answers as usual;
 // SERVFAIL if Consul did not answer in time.
 func (s *Server) answerAfterFetch(q *query, pkt []byte, tcp bool, st *shard) []byte {
-	out := make([]byte, 0, maxPacket)
-	perr := q.parse(pkt)
-	p := parseName(q.name, q.qtype, s.comp.zones)
+	out := make([]byte, 0, wire.MaxMsgLen)
+	v := q.Parse(pkt)
+	p := parseName(q.Name, q.QType, s.comp.zones)
 	if p.kind == kindQuery {
 		s.store.AwaitQuery(context.Background(), string(p.dc), string(p.svc))
 	} else {
 		s.store.Await(context.Background(), string(p.dc), string(p.svc))
 	}
-	reply, oc := s.respond(q, perr, out, tcp, st)
+	reply, oc := s.respond(q, v, out, tcp, st)
 	if oc != replied {
-		reply, _ = s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeServFail))
+		reply, _ = s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
 	}
 	return reply
 }

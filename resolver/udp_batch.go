@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // The UDP fast path reads and writes in batches (recvmmsg/sendmmsg): under load one
@@ -18,9 +20,9 @@ import (
 
 const (
 	udpBatch = 32
-	// maxQuery bounds what a query datagram may hold; a longer one is cut (MSG_TRUNC)
-	// and answered FORMERR. Real queries are a few hundred bytes at most.
-	maxQuery = 4096
+	// maxQuery is one byte more than a query may hold, so that a longer datagram,
+	// cut to fit, still shows as too long and is answered FORMERR.
+	maxQuery = wire.MaxQueryLen + 1
 )
 
 // mmsghdr is struct mmsghdr from <sys/socket.h>.
@@ -141,7 +143,7 @@ func (b *batchConn) source(i int) netip.AddrPort {
 // wait (first fetch, forwarding) leave the batch for the slow path.
 func (s *Server) serveBatch(c *net.UDPConn) {
 	defer s.readers.Done()
-	b, err := newBatchConn(c, int(max(s.cfg.MaxUDPSize, udpPlainLimit)))
+	b, err := newBatchConn(c, int(max(s.cfg.MaxUDPSize, wire.MinUDPSize)))
 	if err != nil {
 		s.log.Error("udp batch reader", "err", err)
 		return
@@ -166,12 +168,9 @@ func (s *Server) serveBatch(c *net.UDPConn) {
 			}
 			from := b.source(i)
 			pkt := b.inBuf[i][:b.in[i].n]
-			perr := q.parse(pkt)
-			if h.Flags&unix.MSG_TRUNC != 0 && perr == nil {
-				perr = errTrailing // too long to be a query: FORMERR, header only
-			}
+			v := q.Parse(pkt)
 			q.recursion = s.mayRecurse(from.Addr())
-			reply, oc := s.respond(&q, perr, b.outBuf[i][:0], false, st)
+			reply, oc := s.respond(&q, v, b.outBuf[i][:0], false, st)
 			switch oc {
 			case replied:
 				o := &b.out[m]

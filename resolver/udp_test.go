@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // startOn runs the hot server's answers on real sockets at addr.
@@ -60,7 +62,7 @@ func TestUDPLoopAllocatesNothing(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.SetReadDeadline(time.Now().Add(2 * time.Second))
-			if n, err := c.Read(buf); err != nil || n < headerLen {
+			if n, err := c.Read(buf); err != nil || n < wire.HeaderLen {
 				t.Fatalf("read: %d %v", n, err)
 			}
 		}
