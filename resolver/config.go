@@ -1,6 +1,7 @@
 // Package resolver is srvbridge's DNS side: it parses queries, answers names in the
-// Consul domain from answers the cache holds pre-compiled, and serves them over UDP
-// and TCP. It knows nothing of the Consul API.
+// Consul domain from answers the cache holds pre-compiled, and hands the rest to its
+// forwarder. Sockets are resolver/transport's business, the wire format
+// resolver/wire's. It knows nothing of the Consul API.
 package resolver
 
 import (

@@ -7,7 +7,7 @@ import (
 	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
-// outcome tells the transport what to do with a query.
+// outcome tells a session what became of a query.
 type outcome uint8
 
 const (

@@ -2,28 +2,65 @@ package resolver
 
 import (
 	"context"
-	"net"
 	"net/netip"
 
+	"github.com/srvbridge/srvbridge/resolver/transport"
 	"github.com/srvbridge/srvbridge/resolver/wire"
 )
+
+// session is the answering state of one transport reader: a UDP socket's reader,
+// or one TCP connection. Its query is reused, so answering allocates nothing.
+type session struct {
+	s   *Server
+	st  *shard
+	tcp bool
+	q   query
+	oc  outcome // of the last Answer: await or forward when it waits
+}
+
+// Session gives each UDP reader counters of its own (no cache line shared between
+// cores); TCP connections, fewer and slower, share one set.
+func (s *Server) Session(tcp bool) transport.Session {
+	if tcp {
+		return &session{s: s, st: s.tcpStats, tcp: true}
+	}
+	return &session{s: s, st: s.stats.shard()}
+}
+
+func (ss *session) Answer(pkt []byte, from netip.AddrPort, out []byte) ([]byte, bool) {
+	q := &ss.q
+	v := q.Parse(pkt)
+	q.recursion = ss.s.mayRecurse(from.Addr())
+	reply, oc := ss.s.respond(q, v, out, ss.tcp, ss.st)
+	ss.oc = oc
+	return reply, oc == await || oc == forward
+}
+
+func (ss *session) Wait(pkt []byte, from netip.AddrPort, send func([]byte)) []byte {
+	s, q, st := ss.s, &ss.q, ss.st
+	if send == nil { // TCP: answer in order, on the connection's goroutine
+		if ss.oc == forward {
+			return s.forwardQuery(q, pkt, true, st)
+		}
+		return s.answerAfterFetch(q, pkt, true, st)
+	}
+	return s.slowUDP(q, ss.oc, from, send, st)
+}
 
 // slowUDP answers a query that must wait (for a first fetch from Consul, or for an
 // upstream) off the reader goroutine. The number waiting is bounded; past it the
 // answer is SERVFAIL at once.
-func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPort, src []byte, st *shard) {
+func (s *Server) slowUDP(q *query, oc outcome, from netip.AddrPort, send func([]byte), st *shard) []byte {
 	sem := s.slowSem
 	if oc == forward {
 		sem = s.fwdSem
 	}
 	if s.closing.Load() || !acquire(sem) {
 		st.overload.Add(1)
-		reply, _ := s.count(st, q.QType, s.errorReply(make([]byte, 0, 512), q, wire.RcodeServFail))
-		c.WriteMsgUDPAddrPort(reply, src, from)
-		return
+		reply, _ := s.count(st, q.QType, s.errorReply(make([]byte, 0, wire.MinUDPSize), q, wire.RcodeServFail))
+		return reply
 	}
 	pkt := append([]byte(nil), q.Pkt...)
-	src = append([]byte(nil), src...)
 	s.inflight.Add(1)
 	go func() {
 		defer s.inflight.Done()
@@ -39,8 +76,9 @@ func (s *Server) slowUDP(c *net.UDPConn, q *query, oc outcome, from netip.AddrPo
 			q.recursion = s.mayRecurse(from.Addr())
 			reply = s.answerAfterFetch(&q, pkt, false, st)
 		}
-		c.WriteMsgUDPAddrPort(reply, src, from)
+		send(reply)
 	}()
+	return nil
 }
 
 func acquire(sem chan struct{}) bool {

@@ -1,8 +1,9 @@
-package resolver
+package transport
 
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
@@ -139,18 +140,29 @@ func (b *batchConn) source(i int) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// serveBatch is the UDP reader: batches in, answers, batches out. Queries that must
-// wait (first fetch, forwarding) leave the batch for the slow path.
-func (s *Server) serveBatch(c *net.UDPConn) {
-	defer s.readers.Done()
-	b, err := newBatchConn(c, int(max(s.cfg.MaxUDPSize, wire.MinUDPSize)))
+// batchReader is the Linux UDP reader: batches in, answers, batches out. Queries
+// that must wait (first fetch, forwarding) leave the batch for the session's slow
+// path.
+type batchReader struct {
+	t *Transport
+	c *net.UDPConn
+	b *batchConn
+}
+
+func newUDPReader(t *Transport, c *net.UDPConn) (udpReader, error) {
+	b, err := newBatchConn(c, max(t.cfg.MaxUDPReply, wire.MinUDPSize))
 	if err != nil {
-		s.log.Error("udp batch reader", "err", err)
-		return
+		return nil, err
 	}
-	st := s.stats.shard()
+	return &batchReader{t: t, c: c, b: b}, nil
+}
+
+func (r *batchReader) close() error { return r.c.Close() }
+
+func (r *batchReader) serve() {
+	b, c := r.b, r.c
+	s := r.t.h.Session(false)
 	explicitSource := wildcard(c)
-	var q query
 	for {
 		n, err := b.recv()
 		if err != nil {
@@ -168,11 +180,9 @@ func (s *Server) serveBatch(c *net.UDPConn) {
 			}
 			from := b.source(i)
 			pkt := b.inBuf[i][:b.in[i].n]
-			v := q.Parse(pkt)
-			q.recursion = s.mayRecurse(from.Addr())
-			reply, oc := s.respond(&q, v, b.outBuf[i][:0], false, st)
-			switch oc {
-			case replied:
+			reply, wait := s.Answer(pkt, from, b.outBuf[i][:0])
+			switch {
+			case reply != nil:
 				o := &b.out[m]
 				b.outIov[m].Base = unsafe.SliceData(reply)
 				b.outIov[m].SetLen(len(reply))
@@ -184,8 +194,8 @@ func (s *Server) serveBatch(c *net.UDPConn) {
 					o.hdr.SetControllen(len(src))
 				}
 				m++
-			case await, forward:
-				s.slowUDP(c, &q, oc, from, src, st)
+			case wait:
+				later(s, c, pkt, from, src)
 			}
 		}
 		if m > 0 {
@@ -194,4 +204,43 @@ func (s *Server) serveBatch(c *net.UDPConn) {
 			}
 		}
 	}
+}
+
+// growReceiveBuffer asks for udpReceiveBuffer, beyond net.core.rmem_max where the
+// process may (CAP_NET_ADMIN), else up to it. Best effort: the default still works.
+func growReceiveBuffer(c *net.UDPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpReceiveBuffer) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, udpReceiveBuffer)
+		}
+	})
+}
+
+// wantDestination asks the kernel for each datagram's destination address on
+// wildcard sockets.
+func wantDestination(c *net.UDPConn) error {
+	if !wildcard(c) {
+		return nil
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		// Both, because a [::] socket also receives IPv4 (mapped) datagrams.
+		e4 := unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+		e6 := unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+		if e4 != nil && e6 != nil {
+			serr = fmt.Errorf("IP_PKTINFO: %v; IPV6_RECVPKTINFO: %v", e4, e6)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }
