@@ -160,6 +160,7 @@ func TestMalformedNeverAmplifies(t *testing.T) {
 		"answer records":      withCount(good, 6, 1),
 		"two additionals":     withCount(good, 10, 2),
 		"bad opt":             append(withCount(good, 10, 1), 0, 0, 41),
+		"longer than a query": append(append([]byte{}, good...), make([]byte, wire.MaxQueryLen)...),
 	}
 	for name, pkt := range cases {
 		reply, oc := respondRaw(s, pkt)

@@ -51,7 +51,10 @@ func (t *Transport) serveConn(c net.Conn) {
 	buf := make([]byte, wire.MaxMsgLen)
 	out := make([]byte, 2, wire.MaxMsgLen+2)
 	s := t.h.Session(true)
-	from, _ := netip.ParseAddrPort(c.RemoteAddr().String())
+	var from netip.AddrPort
+	if a, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		from = a.AddrPort()
+	}
 	for !t.closing.Load() {
 		c.SetReadDeadline(time.Now().Add(t.cfg.TCPIdleTimeout))
 		if _, err := io.ReadFull(c, buf[:2]); err != nil {
