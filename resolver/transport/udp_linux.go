@@ -26,11 +26,11 @@ const (
 	maxQuery = wire.MaxQueryLen + 1
 )
 
-// mmsghdr is struct mmsghdr from <sys/socket.h>.
+// mmsghdr is struct mmsghdr from <sys/socket.h>. Go pads it as C does: to 64
+// bytes on 64-bit systems, 32 on 32-bit ones (an explicit pad would be wrong there).
 type mmsghdr struct {
 	hdr unix.Msghdr
 	n   uint32
-	_   [4]byte
 }
 
 // batchConn holds one socket's preallocated batch state.
