@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
 	"strings"
@@ -9,14 +10,15 @@ import (
 	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Compiler builds reply templates. Its Compile method is the cache's compile hook, so
 // answers are built when Consul data changes, never per query.
 type Compiler struct {
-	cfg    Config
-	zones  []zone
-	serial uint32
+	cfg   Config
+	zones []zone
+	soa   wire.SOA
 }
 
 // NewCompiler checks cfg and returns a compiler for it.
@@ -24,7 +26,7 @@ func NewCompiler(cfg Config) (*Compiler, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	c := &Compiler{cfg: cfg, serial: uint32(time.Now().Unix())}
+	c := &Compiler{cfg: cfg, soa: wire.SOA{Serial: uint32(time.Now().Unix()), TTL: cfg.NegativeTTL}}
 	c.zones = append(c.zones, zone{name: []byte(cfg.Domain)})
 	if cfg.AltDomain != "" {
 		c.zones = append(c.zones, zone{name: []byte(cfg.AltDomain)})
@@ -63,7 +65,7 @@ func (a *Answers) make(name string, k variantKey) *variant {
 	p := parseName([]byte(name), k.qtype, a.c.zones)
 	insts := filterTag(a.svc.Instances, p.tag)
 	n := 1
-	if len(insts) > 1 && (k.qtype == typeSRV || k.qtype == typeA || k.qtype == typeAAAA || k.qtype == typeANY) {
+	if len(insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
 		n = min(len(insts), maxRotations)
 	}
 	rot := make([]health.Instance, len(insts))
@@ -72,6 +74,11 @@ func (a *Answers) make(name string, k variantKey) *variant {
 		copy(rot, insts[start:])
 		copy(rot[len(insts)-start:], insts[:start])
 		reply := a.c.serviceReply(name, &p, a.svc, rot, k)
+		if len(reply.Answer) == 0 {
+			// Nothing to rotate: NXDOMAIN or NODATA, with the zone's SOA.
+			v.rots = append(v.rots, a.c.soaReply(name, k, reply.Rcode, false, p.apexOff))
+			break
+		}
 		packed, err := dnsmsg.Pack(reply)
 		if err != nil {
 			a.c.cfg.Logger.Error("building answer", "name", name, "err", err)
@@ -92,8 +99,7 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 	zoneName := string(p.zone.name)
 	if len(insts) == 0 && !svc.Empty() {
 		// A tag nobody carries names nothing, as in Consul.
-		r.Rcode = dnsmsg.RcodeNXDomain
-		r.Authority = []dnsmsg.Record{c.soa(zoneName)}
+		r.Rcode = wire.RcodeNXDomain
 		return r
 	}
 	dc := svc.Datacenter
@@ -102,17 +108,17 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 		ttl = uint32(svc.TTL / time.Second)
 	}
 	switch k.qtype {
-	case typeSRV:
+	case wire.TypeSRV:
 		for _, in := range insts {
 			target, glue := c.target(&in, dc, zoneName)
-			r.Answer = append(r.Answer, dnsmsg.Record{Type: dnsmsg.TypeSRV, Name: name, TTL: ttl,
+			r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeSRV, Name: name, TTL: ttl,
 				Priority: 1, Weight: in.Weight, Port: in.Port, Target: target})
 			if glue.IsValid() {
 				r.Additional = append(r.Additional, addrRecord(target, glue, ttl))
 				r.GlueOf = append(r.GlueOf, len(r.Answer)-1)
 			}
 		}
-	case typeA, typeAAAA, typeANY:
+	case wire.TypeA, wire.TypeAAAA, wire.TypeANY:
 		seen := make(map[netip.Addr]bool, len(insts))
 		for _, in := range insts {
 			ip, err := netip.ParseAddr(in.Address)
@@ -121,13 +127,10 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 			}
 			ip = ip.Unmap()
 			seen[ip] = true
-			if k.qtype == typeANY || (k.qtype == typeA) == ip.Is4() {
+			if k.qtype == wire.TypeANY || (k.qtype == wire.TypeA) == ip.Is4() {
 				r.Answer = append(r.Answer, addrRecord(name, ip, ttl))
 			}
 		}
-	}
-	if len(r.Answer) == 0 {
-		r.Authority = []dnsmsg.Record{c.soa(zoneName)}
 	}
 	return r
 }
@@ -152,26 +155,37 @@ func hexAddr(ip netip.Addr) string {
 }
 
 func addrRecord(name string, ip netip.Addr, ttl uint32) dnsmsg.Record {
-	t := uint16(dnsmsg.TypeA)
+	t := uint16(wire.TypeA)
 	if ip.Is6() {
-		t = dnsmsg.TypeAAAA
+		t = wire.TypeAAAA
 	}
 	return dnsmsg.Record{Type: t, Name: name, TTL: ttl, IP: ip}
 }
 
-func (c *Compiler) soa(zoneName string) dnsmsg.Record {
-	return dnsmsg.Record{Type: dnsmsg.TypeSOA, Name: zoneName, TTL: c.cfg.NegativeTTL, SOA: &dnsmsg.SOA{
-		MName: "ns." + zoneName, RName: "hostmaster." + zoneName, Serial: c.serial,
-		Refresh: soaRefresh, Retry: soaRetry, Expire: soaExpire, MinTTL: c.cfg.NegativeTTL,
-	}}
+// soaReply is the template of a reply whose one record is the zone's SOA, its
+// names pointing at the zone suffix of the question (at zoneOff in name): in the
+// answer section when the apex is asked for its SOA, else in the authority
+// section of an NXDOMAIN or NODATA (RFC 2308). The query path builds the same
+// record for names it holds no template for (Server.negative): both take it from
+// wire.SOA.
+func (c *Compiler) soaReply(name string, k variantKey, rcode int, answer bool, zoneOff int) []byte {
+	an, ns, ar := uint16(0), uint16(1), uint16(0)
+	if answer {
+		an, ns = 1, 0
+	}
+	if k.edns {
+		ar = 1
+	}
+	out := wire.AppendHeader(make([]byte, 0, wire.MinUDPSize), 0, wire.FlagQR|wire.FlagAA|uint16(rcode), 1, an, ns, ar)
+	out = wire.AppendName(out, name)
+	out = binary.BigEndian.AppendUint16(out, k.qtype)
+	out = binary.BigEndian.AppendUint16(out, wire.ClassIN)
+	out = c.soa.Append(out, wire.HeaderLen+zoneOff)
+	if k.edns {
+		out = wire.AppendOPT(out, c.cfg.MaxUDPSize, 0)
+	}
+	return out
 }
-
-// SOA timers as Consul sets them by default.
-const (
-	soaRefresh = 3600
-	soaRetry   = 600
-	soaExpire  = 86400
-)
 
 // filterTag keeps the instances carrying tag, compared without case as Consul does.
 func filterTag(insts []health.Instance, tag []byte) []health.Instance {

@@ -1,6 +1,10 @@
 package resolver
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
+)
 
 // kind is what a name inside one of our zones refers to.
 type kind uint8
@@ -92,7 +96,7 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 			k, parts, suffix = kindAddr, i, i+1
 		case bytes.Equal(l, lblQuery):
 			k, parts, suffix = kindQuery, i, i+1
-		case qtype == typeSRV && l[0] == '_':
+		case qtype == wire.TypeSRV && l[0] == '_':
 			// "_web._tcp.consul": "service" left out, this label is a part.
 			k, parts, suffix = kindService, i+1, i+1
 		}

@@ -1,6 +1,10 @@
 package resolver
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
+)
 
 func TestParseName(t *testing.T) {
 	zones := []zone{{name: []byte("consul.")}, {name: []byte("alt.example.")}}
@@ -13,34 +17,34 @@ func TestParseName(t *testing.T) {
 		dc      string
 		apexOff int
 	}{
-		{"web.service.consul.", typeSRV, kindService, "web", "", "", 12},
-		{"web.service.dc1.consul.", typeA, kindService, "web", "", "dc1", 16},
-		{"web.service.dc1.dc.consul.", typeA, kindService, "web", "", "dc1", 19},
-		{"prod.web.service.consul.", typeA, kindService, "web", "prod", "", 17},
-		{"v1.beta.web.service.consul.", typeSRV, kindService, "web", "v1.beta", "", 20},
-		{"_web._tcp.service.consul.", typeSRV, kindService, "web", "", "", 18},
-		{"_web._prod.service.dc2.consul.", typeSRV, kindService, "web", "prod", "dc2", 23},
-		{"_web._tcp.consul.", typeSRV, kindService, "web", "", "", 10},
-		{"_web._tcp.dc2.consul.", typeSRV, kindService, "web", "", "dc2", 14},
-		{"_web._tcp.consul.", typeA, kindInvalid, "", "", "", 10},
-		{"web.service.alt.example.", typeSRV, kindService, "web", "", "", 12},
-		{"7f000001.addr.dc1.consul.", typeA, kindAddr, "7f000001", "", "dc1", 18},
-		{"7f000001.addr.consul.", typeA, kindAddr, "7f000001", "", "", 14},
-		{"a.b.addr.consul.", typeA, kindInvalid, "", "", "", 9},
-		{"node1.node.consul.", typeA, kindNode, "node1", "", "", 11},
-		{"my.node.name.node.dc1.consul.", typeA, kindNode, "my.node.name", "", "dc1", 22},
-		{"pq.query.consul.", typeSRV, kindQuery, "pq", "", "", 9},
-		{"consul.", typeSOA, kindApex, "", "", "", 0},
-		{"alt.example.", typeNS, kindApex, "", "", "", 0},
-		{"service.consul.", typeA, kindInvalid, "", "", "", 8},
-		{"web.consul.", typeA, kindInvalid, "", "", "", 4},
-		{"web.service.a.b.c.consul.", typeA, kindInvalid, "", "", "", 18},
-		{"web.service.dc1.xx.consul.", typeA, kindInvalid, "", "", "", 19},
-		{"example.com.", typeA, kindOutside, "", "", "", 0},
-		{"notconsul.", typeA, kindOutside, "", "", "", 0},
-		{"xconsul.", typeA, kindOutside, "", "", "", 0},
-		{".", typeNS, kindOutside, "", "", "", 0},
-		{"web.service.consul.example.com.", typeA, kindOutside, "", "", "", 0},
+		{"web.service.consul.", wire.TypeSRV, kindService, "web", "", "", 12},
+		{"web.service.dc1.consul.", wire.TypeA, kindService, "web", "", "dc1", 16},
+		{"web.service.dc1.dc.consul.", wire.TypeA, kindService, "web", "", "dc1", 19},
+		{"prod.web.service.consul.", wire.TypeA, kindService, "web", "prod", "", 17},
+		{"v1.beta.web.service.consul.", wire.TypeSRV, kindService, "web", "v1.beta", "", 20},
+		{"_web._tcp.service.consul.", wire.TypeSRV, kindService, "web", "", "", 18},
+		{"_web._prod.service.dc2.consul.", wire.TypeSRV, kindService, "web", "prod", "dc2", 23},
+		{"_web._tcp.consul.", wire.TypeSRV, kindService, "web", "", "", 10},
+		{"_web._tcp.dc2.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 14},
+		{"_web._tcp.consul.", wire.TypeA, kindInvalid, "", "", "", 10},
+		{"web.service.alt.example.", wire.TypeSRV, kindService, "web", "", "", 12},
+		{"7f000001.addr.dc1.consul.", wire.TypeA, kindAddr, "7f000001", "", "dc1", 18},
+		{"7f000001.addr.consul.", wire.TypeA, kindAddr, "7f000001", "", "", 14},
+		{"a.b.addr.consul.", wire.TypeA, kindInvalid, "", "", "", 9},
+		{"node1.node.consul.", wire.TypeA, kindNode, "node1", "", "", 11},
+		{"my.node.name.node.dc1.consul.", wire.TypeA, kindNode, "my.node.name", "", "dc1", 22},
+		{"pq.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 9},
+		{"consul.", wire.TypeSOA, kindApex, "", "", "", 0},
+		{"alt.example.", wire.TypeNS, kindApex, "", "", "", 0},
+		{"service.consul.", wire.TypeA, kindInvalid, "", "", "", 8},
+		{"web.consul.", wire.TypeA, kindInvalid, "", "", "", 4},
+		{"web.service.a.b.c.consul.", wire.TypeA, kindInvalid, "", "", "", 18},
+		{"web.service.dc1.xx.consul.", wire.TypeA, kindInvalid, "", "", "", 19},
+		{"example.com.", wire.TypeA, kindOutside, "", "", "", 0},
+		{"notconsul.", wire.TypeA, kindOutside, "", "", "", 0},
+		{"xconsul.", wire.TypeA, kindOutside, "", "", "", 0},
+		{".", wire.TypeNS, kindOutside, "", "", "", 0},
+		{"web.service.consul.example.com.", wire.TypeA, kindOutside, "", "", "", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,7 +64,7 @@ func TestParseNameAllocatesNothing(t *testing.T) {
 	zones := []zone{{name: []byte("consul.")}}
 	name := []byte("v1.beta.web.service.dc1.consul.")
 	allocs := testing.AllocsPerRun(100, func() {
-		if p := parseName(name, typeSRV, zones); p.kind != kindService {
+		if p := parseName(name, wire.TypeSRV, zones); p.kind != kindService {
 			t.Fatal("not a service")
 		}
 	})

@@ -6,11 +6,12 @@ import (
 
 	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Query types and rcodes get a fixed slot each, so counting is an atomic add at an
 // index computed without a map, and labels are only built at scrape time.
-var countedTypes = [...]uint16{typeA, typeAAAA, typeSRV, typeSOA, typeNS, typePTR, typeTXT, typeANY, typeCNAME}
+var countedTypes = [...]uint16{wire.TypeA, wire.TypeAAAA, wire.TypeSRV, wire.TypeSOA, wire.TypeNS, wire.TypePTR, wire.TypeTXT, wire.TypeANY, wire.TypeCNAME}
 
 const (
 	otherType  = len(countedTypes)

@@ -14,11 +14,7 @@ import (
 // pending lists references known not to resolve yet, each with why. Every entry is
 // temporary: it names a file another branch is changing at the same time, and goes
 // when that branch is merged. Keys are "file: reference".
-var pending = map[string]string{
-	// resolver/ is being restructured on another branch (one wire package, issue 13),
-	// which rewrites or removes this comment. Remove this entry at that merge.
-	"resolver/forward/wire.go: DESIGN.md": "cites a design document that never existed; owned by the wire-package branch",
-}
+var pending = map[string]string{}
 
 // scanned says how a file's references are found: "md" (markdown links and named
 // paths), "go" (paths in comments), "all" (paths anywhere: scripts, YAML, Makefile)

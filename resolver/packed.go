@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Replies packed per query with dnsmsg, for rare questions (TXT, PTR) where a
@@ -11,8 +12,8 @@ import (
 
 func (s *Server) newReply(q *query, tcp bool) *dnsmsg.Reply {
 	k := s.variantKey(q, tcp)
-	r := &dnsmsg.Reply{Name: string(q.name), Qtype: q.qtype, Limit: int(k.limit)}
-	if q.edns {
+	r := &dnsmsg.Reply{Name: string(q.Name), Qtype: q.QType, Limit: int(k.limit)}
+	if q.EDNS {
 		r.EDNSSize = s.cfg.MaxUDPSize
 	}
 	return r
@@ -22,12 +23,12 @@ func (s *Server) packed(q *query, r *dnsmsg.Reply, out []byte, st *shard) ([]byt
 	p, err := dnsmsg.Pack(r)
 	if err != nil {
 		s.log.Error("packing reply", "name", r.Name, "err", err)
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeServFail))
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
 	}
 	if p.Truncated {
 		st.truncated.Add(1)
 	}
-	return s.count(st, q.qtype, fromTemplate(out, p.Wire, q))
+	return s.count(st, q.QType, fromTemplate(out, p.Wire, q))
 }
 
 func sortedMeta(meta map[string]string) []string {

@@ -1,14 +1,17 @@
-package resolver
+package transport
 
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // The UDP fast path reads and writes in batches (recvmmsg/sendmmsg): under load one
@@ -18,16 +21,16 @@ import (
 
 const (
 	udpBatch = 32
-	// maxQuery bounds what a query datagram may hold; a longer one is cut (MSG_TRUNC)
-	// and answered FORMERR. Real queries are a few hundred bytes at most.
-	maxQuery = 4096
+	// maxQuery is one byte more than a query may hold, so that a longer datagram,
+	// cut to fit, still shows as too long and is answered FORMERR.
+	maxQuery = wire.MaxQueryLen + 1
 )
 
-// mmsghdr is struct mmsghdr from <sys/socket.h>.
+// mmsghdr is struct mmsghdr from <sys/socket.h>. Go pads it as C does: to 64
+// bytes on 64-bit systems, 32 on 32-bit ones (an explicit pad would be wrong there).
 type mmsghdr struct {
 	hdr unix.Msghdr
 	n   uint32
-	_   [4]byte
 }
 
 // batchConn holds one socket's preallocated batch state.
@@ -137,18 +140,29 @@ func (b *batchConn) source(i int) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// serveBatch is the UDP reader: batches in, answers, batches out. Queries that must
-// wait (first fetch, forwarding) leave the batch for the slow path.
-func (s *Server) serveBatch(c *net.UDPConn) {
-	defer s.readers.Done()
-	b, err := newBatchConn(c, int(max(s.cfg.MaxUDPSize, udpPlainLimit)))
+// batchReader is the Linux UDP reader: batches in, answers, batches out. Queries
+// that must wait (first fetch, forwarding) leave the batch for the session's slow
+// path.
+type batchReader struct {
+	t *Transport
+	c *net.UDPConn
+	b *batchConn
+}
+
+func newUDPReader(t *Transport, c *net.UDPConn) (udpReader, error) {
+	b, err := newBatchConn(c, max(t.cfg.MaxUDPReply, wire.MinUDPSize))
 	if err != nil {
-		s.log.Error("udp batch reader", "err", err)
-		return
+		return nil, err
 	}
-	st := s.stats.shard()
+	return &batchReader{t: t, c: c, b: b}, nil
+}
+
+func (r *batchReader) close() error { return r.c.Close() }
+
+func (r *batchReader) serve() {
+	b, c := r.b, r.c
+	s := r.t.h.Session(false)
 	explicitSource := wildcard(c)
-	var q query
 	for {
 		n, err := b.recv()
 		if err != nil {
@@ -166,14 +180,9 @@ func (s *Server) serveBatch(c *net.UDPConn) {
 			}
 			from := b.source(i)
 			pkt := b.inBuf[i][:b.in[i].n]
-			perr := q.parse(pkt)
-			if h.Flags&unix.MSG_TRUNC != 0 && perr == nil {
-				perr = errTrailing // too long to be a query: FORMERR, header only
-			}
-			q.recursion = s.mayRecurse(from.Addr())
-			reply, oc := s.respond(&q, perr, b.outBuf[i][:0], false, st)
-			switch oc {
-			case replied:
+			reply, wait := s.Answer(pkt, from, b.outBuf[i][:0])
+			switch {
+			case reply != nil:
 				o := &b.out[m]
 				b.outIov[m].Base = unsafe.SliceData(reply)
 				b.outIov[m].SetLen(len(reply))
@@ -185,8 +194,8 @@ func (s *Server) serveBatch(c *net.UDPConn) {
 					o.hdr.SetControllen(len(src))
 				}
 				m++
-			case await, forward:
-				s.slowUDP(c, &q, oc, from, src, st)
+			case wait:
+				later(s, c, pkt, from, src)
 			}
 		}
 		if m > 0 {
@@ -195,4 +204,43 @@ func (s *Server) serveBatch(c *net.UDPConn) {
 			}
 		}
 	}
+}
+
+// growReceiveBuffer asks for udpReceiveBuffer, beyond net.core.rmem_max where the
+// process may (CAP_NET_ADMIN), else up to it. Best effort: the default still works.
+func growReceiveBuffer(c *net.UDPConn) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, udpReceiveBuffer) != nil {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, udpReceiveBuffer)
+		}
+	})
+}
+
+// wantDestination asks the kernel for each datagram's destination address on
+// wildcard sockets.
+func wantDestination(c *net.UDPConn) error {
+	if !wildcard(c) {
+		return nil
+	}
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	err = rc.Control(func(fd uintptr) {
+		// Both, because a [::] socket also receives IPv4 (mapped) datagrams.
+		e4 := unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
+		e6 := unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
+		if e4 != nil && e6 != nil {
+			serr = fmt.Errorf("IP_PKTINFO: %v; IPV6_RECVPKTINFO: %v", e4, e6)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return serr
 }

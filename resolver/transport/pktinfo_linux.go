@@ -1,4 +1,4 @@
-package resolver
+package transport
 
 import (
 	"encoding/binary"
