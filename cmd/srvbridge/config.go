@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srvbridge/srvbridge/internal/admin"
 	"github.com/srvbridge/srvbridge/resolver"
 )
 
@@ -19,7 +20,7 @@ type Config struct {
 	DNSAddr    string
 	HTTPAddr   string
 	ConsulAddr string
-	// Datacenter is the local datacenter; empty asks Consul (acl.go).
+	// Datacenter is the local datacenter; empty asks Consul (datacenter.go).
 	Datacenter string
 	Domain     string
 	// ServiceTTL and NegativeTTL are in seconds, as they go on the wire.
@@ -99,7 +100,7 @@ func effectiveSettings(raw map[string]*rawFlag) []setting {
 		case v == "" && r.from == "":
 			v = spec.shownDefault()
 		default:
-			v = redactURL(v)
+			v = admin.RedactURL(v)
 		}
 		out = append(out, setting{strings.ReplaceAll(spec.Name, "-", "_"), v})
 	}

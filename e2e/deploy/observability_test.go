@@ -22,15 +22,15 @@ var (
 
 // knownMetrics is every metric family srvbridge can export: what a running binary
 // serves on /metrics (Go and process collectors included), plus the srvbridge_* names
-// declared in cmd/srvbridge, which covers families that exist only once DNS, the
-// cache or the forwarder run (the test binary never reaches Consul).
+// declared in internal/admin, the collector, which covers families that exist only
+// once DNS, the cache or the forwarder run (the test binary never reaches Consul).
 func knownMetrics(t *testing.T) map[string]bool {
 	t.Helper()
 	known := map[string]bool{}
 	for name := range runningSrvbridge(t).Metrics {
 		known[name] = true
 	}
-	files, err := filepath.Glob(filepath.Join(repoRoot, "cmd", "srvbridge", "*.go"))
+	files, err := filepath.Glob(filepath.Join(repoRoot, "internal", "admin", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}

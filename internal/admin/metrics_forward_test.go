@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"strings"
@@ -10,23 +10,23 @@ import (
 
 type fakeForward struct {
 	on        bool
-	upstreams []upstreamCounts
+	upstreams []UpstreamCounts
 }
 
 func (f fakeForward) Recursion() (uint64, uint64, uint64) { return 12, 2, 3 }
 
-func (f fakeForward) Forwarder() (forwarderCounts, bool) {
-	return forwarderCounts{CacheHits: 5, CacheMisses: 7, CacheEvictions: 1, StaleServed: 4, Loops: 1,
+func (f fakeForward) Forwarder() (ForwarderCounts, bool) {
+	return ForwarderCounts{CacheHits: 5, CacheMisses: 7, CacheEvictions: 1, StaleServed: 4, Loops: 1,
 		CacheEntries: 6, CacheBytes: 2048}, f.on
 }
 
-func (f fakeForward) EachUpstream(fn func(upstreamCounts)) {
+func (f fakeForward) EachUpstream(fn func(UpstreamCounts)) {
 	for _, u := range f.upstreams {
 		fn(u)
 	}
 }
 
-var oneUpstream = []upstreamCounts{{
+var oneUpstream = []UpstreamCounts{{
 	Addr:         "10.0.0.2:53",
 	Responses:    map[string]uint64{"NOERROR": 6, "NXDOMAIN": 1},
 	Timeouts:     2,
@@ -38,7 +38,7 @@ var oneUpstream = []upstreamCounts{{
 func TestForwardMetrics(t *testing.T) {
 	now := t0
 	c := testCollector(&now)
-	c.SetSources(statsSources{Forward: fakeForward{on: true, upstreams: oneUpstream}})
+	c.SetSources(Sources{Forward: fakeForward{on: true, upstreams: oneUpstream}})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	want := `
@@ -78,7 +78,7 @@ srvbridge_recursion_refused_total 3
 	if n, err := testutil.GatherAndCount(reg); err != nil || n != 1+10+5 {
 		t.Errorf("%d series, err %v; want 16", n, err)
 	}
-	problems, err := testutil.GatherAndLint(newRegistry(c))
+	problems, err := testutil.GatherAndLint(NewRegistry(c))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ srvbridge_recursion_refused_total 3
 func TestForwardMetricsOff(t *testing.T) {
 	now := t0
 	c := testCollector(&now)
-	c.SetSources(statsSources{Forward: fakeForward{}})
+	c.SetSources(Sources{Forward: fakeForward{}})
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	if n, err := testutil.GatherAndCount(reg, "srvbridge_forward_cache_hits_total", "srvbridge_recursion_refused_total"); err != nil || n != 1 {

@@ -1,7 +1,6 @@
-package main
+package admin
 
 import (
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -11,47 +10,44 @@ import (
 
 // The collector reads counters that the packages keep themselves (plain atomics) when
 // Prometheus scrapes, so the query path never touches a label map. These interfaces
-// are all it needs; run.go adapts the real packages to them.
+// are all it needs; cmd/srvbridge adapts the real packages to them.
 
-// queryStats reports DNS queries answered, by query type and response code.
-type queryStats interface {
+// QueryStats reports DNS queries answered, by query type and response code.
+type QueryStats interface {
 	EachQuery(fn func(qtype, rcode string, n uint64))
 }
 
-// consulStats reports Consul HTTP requests and failures by kind of endpoint
+// ConsulStats reports Consul HTTP requests and failures by kind of endpoint
 // ("catalog", "service", "nodes", ...) and when Consul last answered successfully.
-type consulStats interface {
+type ConsulStats interface {
 	EachKind(fn func(kind string, requests, errors uint64))
 	// LastContact is the time of the last successful response; zero if none yet.
 	LastContact() time.Time
 }
 
-// cacheStats reports what is being served.
-type cacheStats interface {
+// CacheStats reports what is being served.
+type CacheStats interface {
 	Served() (services, instances, watches int64)
 }
 
-// statsSources groups the sources. Any may be nil: it becomes available only once
-// its package is started, and its metrics are simply absent until then.
-type statsSources struct {
-	Queries queryStats
-	Consul  consulStats
-	Cache   cacheStats
-	Forward forwardStats // metrics_forward.go
-	Answers answerStats  // metrics_answers.go
-	ACL     aclStats     // acl.go
-	// Services backs the status page (status.go); no metric reads it.
-	Services serviceLister
+// Sources groups the sources. Any may be nil: it becomes available only once its
+// package is started, and its metrics are simply absent until then.
+type Sources struct {
+	Queries QueryStats
+	Consul  ConsulStats
+	Cache   CacheStats
+	Forward ForwardStats // metrics_forward.go
+	Answers AnswerStats  // metrics_answers.go
+	ACL     ACLStats     // metrics_acl.go
+	// Services backs the status page (status_list.go); no metric reads it.
+	Services ServiceLister
 	// Ready is what /readyz reports.
 	Ready func() (bool, string)
 }
 
-type buildInfo struct {
+// BuildInfo is what srvbridge_build_info and the status page say about the binary.
+type BuildInfo struct {
 	Version, Commit, GoVersion string
-}
-
-func currentBuildInfo() buildInfo {
-	return buildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
 }
 
 var (
@@ -75,24 +71,26 @@ var (
 		"Always 1; labels carry the srvbridge version, commit and Go version.", []string{"version", "commit", "goversion"}, nil)
 )
 
-// collector is a prometheus.Collector over statsSources.
-type collector struct {
-	src   atomic.Pointer[statsSources]
-	build buildInfo
+// Collector is a prometheus.Collector over Sources; the status page reads the same.
+type Collector struct {
+	src   atomic.Pointer[Sources]
+	build BuildInfo
 	start time.Time
 	now   func() time.Time
 }
 
-func newCollector(build buildInfo, now func() time.Time) *collector {
-	c := &collector{build: build, start: now(), now: now}
-	c.src.Store(&statsSources{})
+// NewCollector starts with no sources; now is the clock, and its first reading the
+// process start the last-contact gauge counts from until Consul first answers.
+func NewCollector(build BuildInfo, now func() time.Time) *Collector {
+	c := &Collector{build: build, start: now(), now: now}
+	c.src.Store(&Sources{})
 	return c
 }
 
 // SetSources swaps in the stats sources; safe while Prometheus is scraping.
-func (c *collector) SetSources(s statsSources) { c.src.Store(&s) }
+func (c *Collector) SetSources(s Sources) { c.src.Store(&s) }
 
-func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descQueries, descConsulRequests, descConsulErrors,
 		descLastContact, descServices, descInstances, descWatches, descBuildInfo, descReady} {
 		ch <- d
@@ -106,7 +104,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descConsulDenied
 }
 
-func (c *collector) Collect(ch chan<- prometheus.Metric) {
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descBuildInfo, prometheus.GaugeValue, 1,
 		c.build.Version, c.build.Commit, c.build.GoVersion)
 
@@ -154,9 +152,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// newRegistry returns a dedicated registry (not the global default, which libraries
+// NewRegistry returns a dedicated registry (not the global default, which libraries
 // may pollute) with srvbridge's collector plus the Go runtime and process collectors.
-func newRegistry(c *collector) *prometheus.Registry {
+func NewRegistry(c *Collector) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		c,

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"strings"
@@ -39,14 +39,14 @@ func fixedClock(now *time.Time) func() time.Time { return func() time.Time { ret
 
 var t0 = time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 
-func testCollector(now *time.Time) *collector {
-	return newCollector(buildInfo{Version: "v1.2.3", Commit: "abc123", GoVersion: "go1.26.0"}, fixedClock(now))
+func testCollector(now *time.Time) *Collector {
+	return NewCollector(BuildInfo{Version: "v1.2.3", Commit: "abc123", GoVersion: "go1.26.0"}, fixedClock(now))
 }
 
 func TestCollectorExposition(t *testing.T) {
 	now := t0
 	c := testCollector(&now)
-	c.SetSources(statsSources{
+	c.SetSources(Sources{
 		Queries: fakeQueries{{"SRV", "NOERROR"}: 7, {"A", "NXDOMAIN"}: 2},
 		Consul: fakeConsul{
 			counts: map[string][2]uint64{"catalog": {3, 1}, "service": {10, 0}},
@@ -107,7 +107,7 @@ func TestCollectorBeforeStart(t *testing.T) {
 		t.Fatalf("with no sources: %d series (want build_info only), err %v", n, err)
 	}
 
-	c.SetSources(statsSources{Consul: fakeConsul{}, Ready: func() (bool, string) { return false, "connecting" }})
+	c.SetSources(Sources{Consul: fakeConsul{}, Ready: func() (bool, string) { return false, "connecting" }})
 	now = t0.Add(90 * time.Second)
 	want := `
 # HELP srvbridge_consul_last_contact_seconds Seconds since Consul last answered a request successfully; counted from process start until the first success.
@@ -125,13 +125,13 @@ srvbridge_ready 0
 func TestMetricsLint(t *testing.T) {
 	now := t0
 	c := testCollector(&now)
-	c.SetSources(statsSources{
+	c.SetSources(Sources{
 		Queries: fakeQueries{{"AAAA", "NOERROR"}: 1},
 		Consul:  fakeConsul{counts: map[string][2]uint64{"nodes": {1, 1}}, last: t0},
 		Cache:   fakeCache{1, 1, 1},
 		Ready:   func() (bool, string) { return true, "" },
 	})
-	problems, err := testutil.GatherAndLint(newRegistry(c))
+	problems, err := testutil.GatherAndLint(NewRegistry(c))
 	if err != nil {
 		t.Fatal(err)
 	}

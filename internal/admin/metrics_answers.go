@@ -1,15 +1,9 @@
-package main
+package admin
 
-import (
-	"github.com/prometheus/client_golang/prometheus"
+import "github.com/prometheus/client_golang/prometheus"
 
-	"github.com/srvbridge/srvbridge/cache"
-	"github.com/srvbridge/srvbridge/health"
-	"github.com/srvbridge/srvbridge/resolver"
-)
-
-// answerStats is what the answer-side metrics read at scrape time.
-type answerStats interface {
+// AnswerStats is what the answer-side metrics read at scrape time.
+type AnswerStats interface {
 	EachFallback(func(policy string, n uint64))
 	Truncated() uint64
 	SlowPath() uint64
@@ -39,7 +33,7 @@ var (
 		descDropped, descStale, descDegraded}
 )
 
-func collectAnswers(ch chan<- prometheus.Metric, a answerStats) {
+func collectAnswers(ch chan<- prometheus.Metric, a AnswerStats) {
 	a.EachFallback(func(policy string, n uint64) {
 		ch <- prometheus.MustNewConstMetric(descFallback, prometheus.CounterValue, float64(n), policy)
 	})
@@ -53,30 +47,4 @@ func collectAnswers(ch chan<- prometheus.Metric, a answerStats) {
 		deg = 1
 	}
 	ch <- prometheus.MustNewConstMetric(descDegraded, prometheus.GaugeValue, deg)
-}
-
-// answerStatsOf adapts the resolver's, watcher's and store's counters.
-type answerStatsOf struct {
-	*resolver.Stats
-	consul *health.Stats
-	store  *cache.Store[*resolver.Answers]
-}
-
-func (a answerStatsOf) StaleSeconds() float64 { return a.consul.Outage().Seconds() }
-
-func (a answerStatsOf) Degraded() bool {
-	d, _ := degraded(a.store, a.consul)
-	return d
-}
-
-// degraded says whether answers are served from stale data, and why: /readyz stays
-// 200 then (the answers are still the best there are), but reports it.
-func degraded(store *cache.Store[*resolver.Answers], consul *health.Stats) (bool, string) {
-	if d, why := store.Degraded(); d {
-		return true, why
-	}
-	if out := consul.Outage(); out > 0 {
-		return true, "Consul unreachable for " + out.Round(1e9).String() + "; serving the last known answers"
-	}
-	return false, ""
 }

@@ -1,30 +1,31 @@
-package main
+package admin
 
 import "github.com/prometheus/client_golang/prometheus"
 
 // Forwarding metrics: what the resolver handed to the forwarder or refused, and what
 // the forwarder did with it, read from their counters at scrape time.
 
-// forwardStats reports forwarding.
-type forwardStats interface {
+// ForwardStats reports forwarding.
+type ForwardStats interface {
 	// Recursion counts queries for names outside the domain: handed to the
 	// forwarder, answered SERVFAIL because forwarding failed, and REFUSED because the
 	// client is not allowed recursion (or forwarding is off).
 	Recursion() (forwarded, failed, refused uint64)
 	// Forwarder reports the forwarder's own counters; ok is false when it is off.
-	Forwarder() (c forwarderCounts, ok bool)
-	EachUpstream(fn func(upstreamCounts))
+	Forwarder() (c ForwarderCounts, ok bool)
+	EachUpstream(fn func(UpstreamCounts))
 }
 
-type forwarderCounts struct {
+// ForwarderCounts is the forwarder's own counters and the size of its cache.
+type ForwarderCounts struct {
 	CacheHits, CacheMisses, CacheEvictions, StaleServed, Loops uint64
 	CacheEntries                                               int
 	CacheBytes                                                 int64
 }
 
-// upstreamCounts is one upstream's counters; its fields are those of
-// forward.UpstreamStats, so run.go converts one into the other.
-type upstreamCounts struct {
+// UpstreamCounts is one upstream's counters; its fields are those of
+// forward.UpstreamStats, so cmd/srvbridge converts one into the other.
+type UpstreamCounts struct {
 	Addr             string
 	Responses        map[string]uint64
 	Timeouts, Errors uint64
@@ -69,7 +70,7 @@ var forwardDescs = []*prometheus.Desc{descForwarded, descForwardFailed, descRecu
 	descForwardCacheHits, descForwardCacheMisses, descForwardCacheEvictions,
 	descForwardCacheEntries, descForwardCacheBytes, descForwardStale, descForwardLoops}
 
-func collectForward(ch chan<- prometheus.Metric, fs forwardStats) {
+func collectForward(ch chan<- prometheus.Metric, fs ForwardStats) {
 	counter := func(d *prometheus.Desc, n uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(n), labels...)
 	}
@@ -88,7 +89,7 @@ func collectForward(ch chan<- prometheus.Metric, fs forwardStats) {
 	counter(descForwardLoops, c.Loops)
 	ch <- prometheus.MustNewConstMetric(descForwardCacheEntries, prometheus.GaugeValue, float64(c.CacheEntries))
 	ch <- prometheus.MustNewConstMetric(descForwardCacheBytes, prometheus.GaugeValue, float64(c.CacheBytes))
-	fs.EachUpstream(func(u upstreamCounts) {
+	fs.EachUpstream(func(u UpstreamCounts) {
 		for rcode, n := range u.Responses {
 			counter(descUpstreamResponses, n, u.Addr, rcode)
 		}

@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"context"
@@ -29,10 +29,10 @@ func get(t *testing.T, url string) (int, string) {
 func TestAdminEndpoints(t *testing.T) {
 	now := t0
 	c := testCollector(&now)
-	c.SetSources(statsSources{Queries: fakeQueries{{"SRV", "NOERROR"}: 42}})
-	var ready readiness
+	c.SetSources(Sources{Queries: fakeQueries{{"SRV", "NOERROR"}: 42}})
+	var ready Readiness
 	ready.NotReady("waiting for the first catalog read from Consul")
-	srv := httptest.NewServer(newAdminHandler(ready.Ready, newRegistry(c), newStatusPage(c, ready.Ready, "127.0.0.1:8500")))
+	srv := httptest.NewServer(NewHandler(ready.Ready, NewRegistry(c), NewStatusPage(c, ready.Ready, "127.0.0.1:8500")))
 	defer srv.Close()
 
 	if code, body := get(t, srv.URL+"/healthz"); code != 200 || body != "ok\n" {
@@ -92,9 +92,9 @@ func TestAdminEndpoints(t *testing.T) {
 
 func TestStartAdminBindsAndStops(t *testing.T) {
 	log := slog.New(slog.DiscardHandler)
-	var ready readiness
+	var ready Readiness
 	c := testCollector(&t0)
-	a, err := startAdmin("127.0.0.1:0", newAdminHandler(ready.Ready, newRegistry(c), newStatusPage(c, ready.Ready, "")), log)
+	a, err := Start("127.0.0.1:0", NewHandler(ready.Ready, NewRegistry(c), NewStatusPage(c, ready.Ready, "")), log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestStartAdminBindsAndStops(t *testing.T) {
 		t.Errorf("/healthz: %d", code)
 	}
 	// A taken port fails at once, with the address in the error.
-	if _, err := startAdmin(a.Addr(), http.NotFoundHandler(), log); err == nil || !strings.Contains(err.Error(), a.Addr()) {
+	if _, err := Start(a.Addr(), http.NotFoundHandler(), log); err == nil || !strings.Contains(err.Error(), a.Addr()) {
 		t.Errorf("second bind: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

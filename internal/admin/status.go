@@ -1,4 +1,4 @@
-package main
+package admin
 
 import (
 	"bytes"
@@ -12,19 +12,11 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/srvbridge/srvbridge/cache"
-	"github.com/srvbridge/srvbridge/health"
 )
 
 // The status page: what a person opening the admin port wants to see at a glance.
 // It is rendered on the server from the same counters /metrics reads, with no script,
 // so it works from a terminal browser and needs no front-end build.
-
-// serviceLister lists what the cache serves; *cache.Store implements it.
-type serviceLister interface {
-	Status(cache.StatusFilter) cache.StoreStatus
-}
 
 const (
 	defaultRefresh    = 5 * time.Second
@@ -32,22 +24,24 @@ const (
 	statusMaxInsts    = 100
 )
 
-// statusPage renders GET /. Its sources come from the collector, which run.go fills
-// in as the packages start, so the page works (and says "starting") from the first
-// moment the admin port is up.
-type statusPage struct {
-	coll       *collector
+// StatusPage renders GET /. Its sources come from the collector, which cmd/srvbridge
+// fills in as the packages start, so the page works (and says "starting") from the
+// first moment the admin port is up.
+type StatusPage struct {
+	coll       *Collector
 	ready      func() (bool, string)
 	consulAddr string
 }
 
-func newStatusPage(coll *collector, ready func() (bool, string), consulAddr string) *statusPage {
-	return &statusPage{coll: coll, ready: ready, consulAddr: redactURL(consulAddr)}
+// NewStatusPage shows what coll reads, readiness as ready reports it, and the
+// Consul address with any password hidden.
+func NewStatusPage(coll *Collector, ready func() (bool, string), consulAddr string) *StatusPage {
+	return &StatusPage{coll: coll, ready: ready, consulAddr: RedactURL(consulAddr)}
 }
 
-// redactURL hides a password given in the address's user info: the page is for
-// anyone who can reach the admin port, and secrets never appear on it.
-func redactURL(addr string) string {
+// RedactURL hides a password given in the address's user info: the page is for
+// anyone who can reach the admin port, and secrets never appear on it (nor in logs).
+func RedactURL(addr string) string {
 	u, err := url.Parse(addr)
 	if err != nil || u.User == nil {
 		return addr
@@ -55,7 +49,7 @@ func redactURL(addr string) string {
 	return u.Redacted()
 }
 
-func (p *statusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (p *StatusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	refresh := defaultRefresh
 	if v := q.Get("refresh"); v != "" {
@@ -144,7 +138,7 @@ type instanceRow struct {
 	Tags              string
 }
 
-func (p *statusPage) data(filter string, refresh time.Duration) statusData {
+func (p *StatusPage) data(filter string, refresh time.Duration) statusData {
 	now := p.coll.now()
 	d := statusData{
 		Version: p.coll.build.Version, Commit: p.coll.build.Commit, GoVersion: p.coll.build.GoVersion,
@@ -197,8 +191,8 @@ func (p *statusPage) data(filter string, refresh time.Duration) statusData {
 	}
 
 	if src.Services != nil {
-		st := src.Services.Status(cache.StatusFilter{Contains: filter, Limit: statusMaxServices})
-		d.Started, d.Datacenter = true, st.LocalDC
+		st := src.Services.Services(ServiceQuery{Contains: filter, Limit: statusMaxServices, Instances: statusMaxInsts})
+		d.Started, d.Datacenter = true, st.Datacenter
 		d.Matched, d.Catalog, d.Shown = st.Matched, st.Catalog, len(st.Services)
 		for _, ss := range st.Services {
 			d.Services = append(d.Services, serviceRowOf(ss, now))
@@ -207,34 +201,21 @@ func (p *statusPage) data(filter string, refresh time.Duration) statusData {
 	return d
 }
 
-func serviceRowOf(ss cache.ServiceStatus, now time.Time) serviceRow {
-	svc := ss.Service
+func serviceRowOf(ss ServiceStatus, now time.Time) serviceRow {
 	row := serviceRow{
 		Name: ss.Name, Datacenter: ss.Datacenter,
-		Served: len(svc.Instances), All: len(svc.All),
-		Updated:  roundAge(now.Sub(svc.Updated)) + " ago",
+		Served: ss.Served, All: ss.Listed,
+		Updated:  roundAge(now.Sub(ss.Updated)) + " ago",
 		LastUsed: roundAge(now.Sub(ss.LastUsed)) + " ago",
+		Fallback: ss.Fallback,
 	}
-	if svc.Fallback != cache.NoFallback {
-		row.Fallback = svc.Fallback.String()
-	}
-	served := make(map[[2]string]bool, len(svc.Instances))
-	for _, in := range svc.Instances {
-		served[[2]string{in.Node, in.ID}] = true
-	}
-	for i, in := range svc.All {
-		if i == statusMaxInsts {
-			row.MoreInstances = len(svc.All) - i
-			break
-		}
-		row.Instances = append(row.Instances, instanceRowOf(in, served[[2]string{in.Node, in.ID}]))
+	insts := ss.Instances[:min(len(ss.Instances), statusMaxInsts)]
+	row.MoreInstances = max(ss.Listed-len(insts), 0)
+	for _, in := range insts {
+		row.Instances = append(row.Instances, instanceRow{ID: in.ID, Node: in.Node, Address: in.Address,
+			Port: in.Port, Weight: in.Weight, Health: in.Health, Served: in.Served, Tags: strings.Join(in.Tags, ", ")})
 	}
 	return row
-}
-
-func instanceRowOf(in health.Instance, served bool) instanceRow {
-	return instanceRow{ID: in.ID, Node: in.Node, Address: in.Address, Port: in.Port, Weight: in.Weight,
-		Health: in.RawStatus, Served: served, Tags: strings.Join(in.Tags, ", ")}
 }
 
 // sortedCounters orders by count, largest first, then name, so the page does not
