@@ -39,7 +39,7 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeFormErr))
 	}
 	if q.EDNS && q.EDNSVer != 0 {
-		out = appendHeader(out, q, wire.RcodeBadVers&wire.RcodeMask, 0, 0, 1)
+		out = appendHeader(out, q, wire.RcodeBadVers&wire.RcodeMask, false, 0, 0, 1)
 		return s.count(st, q.QType, s.appendOPT(out, q, wire.RcodeBadVers))
 	}
 	p := parseName(q.Name, q.QType, s.comp.zones)
