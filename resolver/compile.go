@@ -63,7 +63,7 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 func (a *Answers) make(name string, k variantKey) *variant {
 	v := &variant{key: k}
 	p := parseName([]byte(name), k.qtype, a.c.zones)
-	insts := filterTag(a.svc.Instances, p.tag)
+	insts := a.c.distinctEndpoints(filterTag(a.svc.Instances, p.tag), a.svc.Datacenter, string(p.zone.name))
 	n := 1
 	if len(insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
 		n = min(len(insts), maxRotations)
@@ -109,11 +109,15 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 	}
 	switch k.qtype {
 	case wire.TypeSRV:
+		// Two ports on one node share a target: its glue goes in once (RFC 2181 5),
+		// tied to the first answer that needs it.
+		glued := make(map[string]bool, len(insts))
 		for _, in := range insts {
 			target, glue := c.target(&in, dc, zoneName)
 			r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeSRV, Name: name, TTL: ttl,
 				Priority: 1, Weight: in.Weight, Port: in.Port, Target: target})
-			if glue.IsValid() {
+			if glue.IsValid() && !glued[target] {
+				glued[target] = true
 				r.Additional = append(r.Additional, addrRecord(target, glue, ttl))
 				r.GlueOf = append(r.GlueOf, len(r.Answer)-1)
 			}
@@ -133,6 +137,39 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 		}
 	}
 	return r
+}
+
+// distinctEndpoints drops each instance whose SRV record would repeat an earlier
+// one's target and port: two registrations of one endpoint (same node, address and
+// port) would otherwise give two identical records in one RRset, which RFC 2181 5
+// forbids, and double that endpoint's share of the traffic in clients that count
+// records (Kong). The first instance in Consul's order is kept, weight included, as
+// Consul does. It runs before the rotations, so every rotation keeps the same one.
+func (c *Compiler) distinctEndpoints(insts []health.Instance, dc, zoneName string) []health.Instance {
+	type endpoint struct {
+		target string
+		port   uint16
+	}
+	seen := make(map[endpoint]bool, len(insts))
+	var out []health.Instance
+	for i := range insts {
+		t, _ := c.target(&insts[i], dc, zoneName)
+		e := endpoint{t, insts[i].Port}
+		if seen[e] {
+			if out == nil {
+				out = append(make([]health.Instance, 0, len(insts)), insts[:i]...)
+			}
+			continue
+		}
+		seen[e] = true
+		if out != nil {
+			out = append(out, insts[i])
+		}
+	}
+	if out == nil {
+		return insts
+	}
+	return out
 }
 
 // target is the SRV target Consul hands out for an instance and the address it
