@@ -139,6 +139,16 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 			return p
 		}
 		p.svc = at(0)
+	case kindQuery:
+		// "_<name>._<proto>.query": RFC 2782's form names the query before the
+		// protocol label, which is ignored; the name may hold dots, as in Consul.
+		p.svc = joined(0, parts)
+		if parts >= 2 && at(0)[0] == '_' && at(parts - 1)[0] == '_' {
+			p.svc = joined(0, parts-1)[1:]
+			if len(p.svc) == 0 {
+				return p
+			}
+		}
 	default:
 		p.svc = joined(0, parts)
 	}

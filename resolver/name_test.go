@@ -34,6 +34,11 @@ func TestParseName(t *testing.T) {
 		{"node1.node.consul.", wire.TypeA, kindNode, "node1", "", "", 11},
 		{"my.node.name.node.dc1.consul.", wire.TypeA, kindNode, "my.node.name", "", "dc1", 22},
 		{"pq.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 9},
+		{"_pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 15},
+		{"_pq._udp.query.dc1.consul.", wire.TypeA, kindQuery, "pq", "", "dc1", 19},
+		{"_my.pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "my.pq", "", "", 18},
+		{"_pq.tcp.query.consul.", wire.TypeSRV, kindQuery, "_pq.tcp", "", "", 14},
+		{"_._tcp.query.consul.", wire.TypeSRV, kindInvalid, "", "", "", 13},
 		{"consul.", wire.TypeSOA, kindApex, "", "", "", 0},
 		{"alt.example.", wire.TypeNS, kindApex, "", "", "", 0},
 		{"service.consul.", wire.TypeA, kindInvalid, "", "", "", 8},
@@ -62,13 +67,21 @@ func TestParseName(t *testing.T) {
 
 func TestParseNameAllocatesNothing(t *testing.T) {
 	zones := []zone{{name: []byte("consul.")}}
-	name := []byte("v1.beta.web.service.dc1.consul.")
-	allocs := testing.AllocsPerRun(100, func() {
-		if p := parseName(name, wire.TypeSRV, zones); p.kind != kindService {
-			t.Fatal("not a service")
+	for _, tc := range []struct {
+		name string
+		kind kind
+	}{
+		{"v1.beta.web.service.dc1.consul.", kindService},
+		{"_pq._tcp.query.dc1.consul.", kindQuery},
+	} {
+		name := []byte(tc.name)
+		allocs := testing.AllocsPerRun(100, func() {
+			if p := parseName(name, wire.TypeSRV, zones); p.kind != tc.kind {
+				t.Fatalf("%s: kind %d, want %d", tc.name, p.kind, tc.kind)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("parseName(%s) allocates %v times per call", tc.name, allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Fatalf("parseName allocates %v times per call", allocs)
 	}
 }

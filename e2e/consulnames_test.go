@@ -1,0 +1,99 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/consul/api"
+	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/internal/bridgetest"
+	"github.com/srvbridge/srvbridge/internal/consultest"
+)
+
+// asConsul asks Consul's own DNS and srvbridge the same question and compares what
+// the two must agree on: the rcode, and the SRV targets and ports or the addresses
+// answered. TTLs and weights follow each server's own configuration.
+func asConsul(t *testing.T, a *consultest.Agent, b *bridgetest.Bridge, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	want, err := bridgetest.Exchange(a.DNSAddr, "tcp", name, qtype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := bridgetest.Exchange(b.DNSAddr, "tcp", name, qtype)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rcode != want.Rcode || !slices.Equal(answerKeys(got), answerKeys(want)) {
+		t.Errorf("%s %s: srvbridge and Consul differ\nsrvbridge:\n%sConsul:\n%s", name, dns.TypeToString[qtype],
+			bridgetest.Summary(got), bridgetest.Summary(want))
+	}
+	return got
+}
+
+// answerKeys is what identifies each answer record apart from TTL and weight.
+func answerKeys(r *dns.Msg) []string {
+	var out []string
+	for _, rr := range r.Answer {
+		switch rr := rr.(type) {
+		case *dns.SRV:
+			out = append(out, fmt.Sprintf("SRV %s:%d", rr.Target, rr.Port))
+		case *dns.A:
+			out = append(out, "A "+rr.A.String())
+		case *dns.AAAA:
+			out = append(out, "AAAA "+rr.AAAA.String())
+		default:
+			out = append(out, rr.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// webQuery creates the prepared query "webq": web's passing instances, TTL 2 s.
+func webQuery(t *testing.T, a *consultest.Agent) {
+	t.Helper()
+	if _, _, err := a.Client.PreparedQuery().Create(&api.PreparedQueryDefinition{
+		Name:    "webq",
+		Service: api.ServiceQuery{Service: "web", OnlyPassing: true},
+		DNS:     api.QueryDNSOptions{TTL: "2s"},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNameFormsAsConsul checks name forms against Consul's own DNS on one catalog.
+func TestNameFormsAsConsul(t *testing.T) {
+	a := consultest.Start(t)
+	threeWeb(t, a)
+	// web-1 registered a second time: the same node, address and port.
+	a.RegisterService(t, api.AgentServiceRegistration{
+		Name: "web", ID: "web-1-again", Address: "127.0.0.11", Port: 8081,
+		Weights: &api.AgentWeights{Passing: 9, Warning: 1},
+		Check:   &api.AgentServiceCheck{CheckID: "service:web-1-again", TTL: "10m", Status: api.HealthPassing},
+	})
+	webQuery(t, a)
+	b := bridgetest.Start(t, a.HTTPAddr, "--upstream", "none")
+	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+
+	t.Run("duplicate endpoints", func(t *testing.T) {
+		for _, name := range []string{"web.service.consul.", "_web._tcp.service.consul.", "webq.query.consul."} {
+			r := asConsul(t, a, b, name, dns.TypeSRV)
+			if got := bridgetest.Targets(r); !slices.Equal(got, []string{t1, t2, t3}) {
+				t.Errorf("%s: targets %v, want each endpoint once", name, got)
+			}
+		}
+	})
+	t.Run("RFC 2782 prepared query", func(t *testing.T) {
+		for _, name := range []string{"_webq._tcp.query.consul.", "_webq._tcp.query.dc1.consul.", "_webq._udp.query.consul.", "_nope._tcp.query.consul."} {
+			for _, qtype := range []uint16{dns.TypeSRV, dns.TypeA} {
+				asConsul(t, a, b, name, qtype)
+			}
+		}
+		r := b.Query(t, "_webq._tcp.query.consul.", dns.TypeSRV)
+		if got := bridgetest.Targets(r); !slices.Equal(got, []string{t1, t2, t3}) || r.Answer[0].Header().Ttl != 2 {
+			t.Errorf("_webq._tcp.query.consul.: want the query's result with its TTL:\n%s", bridgetest.Summary(r))
+		}
+	})
+}
