@@ -79,3 +79,24 @@ func TestDuplicateEndpointsMerged(t *testing.T) {
 		}
 	}
 }
+
+// TestMetaTXT: node metadata is encoded as Consul encodes it (agent/dns.go,
+// encodeKVasRFC1464, Consul 1.16).
+func TestMetaTXT(t *testing.T) {
+	tests := []struct{ key, value, want string }{
+		{"plain", "x=y", "plain=x=y"},
+		{"rfc1035-spf", "v=spf1 -all", "v=spf1 -all"},
+		{"RFC1035-Upper", "bare", "bare"},
+		{"rfc1035", "not the prefix", "rfc1035=not the prefix"},
+		{"k`ey", "va`lue", "k``ey=va``lue"},
+		{"a=b", "c", "a`=b=c"},
+		{" sp ", "v", "` sp` =v"},
+		{"  ", "v", "` `` =v"}, // as Consul 1.16.3 answers it
+		{"", "", "="},
+	}
+	for _, tc := range tests {
+		if got := metaTXT(tc.key, tc.value); got != tc.want {
+			t.Errorf("metaTXT(%q, %q) = %q, want %q", tc.key, tc.value, got, tc.want)
+		}
+	}
+}
