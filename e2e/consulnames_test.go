@@ -17,7 +17,13 @@ import (
 // answered. TTLs and weights follow each server's own configuration.
 func asConsul(t *testing.T, a *consultest.Agent, b *bridgetest.Bridge, name string, qtype uint16) *dns.Msg {
 	t.Helper()
-	want, err := bridgetest.Exchange(a.DNSAddr, "tcp", name, qtype)
+	return asConsulFor(t, a, name, b, name, qtype)
+}
+
+// asConsulFor compares srvbridge's answer to name with Consul's to consulName.
+func asConsulFor(t *testing.T, a *consultest.Agent, consulName string, b *bridgetest.Bridge, name string, qtype uint16) *dns.Msg {
+	t.Helper()
+	want, err := bridgetest.Exchange(a.DNSAddr, "tcp", consulName, qtype)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,8 +32,8 @@ func asConsul(t *testing.T, a *consultest.Agent, b *bridgetest.Bridge, name stri
 		t.Fatal(err)
 	}
 	if got.Rcode != want.Rcode || !slices.Equal(answerKeys(got), answerKeys(want)) {
-		t.Errorf("%s %s: srvbridge and Consul differ\nsrvbridge:\n%sConsul:\n%s", name, dns.TypeToString[qtype],
-			bridgetest.Summary(got), bridgetest.Summary(want))
+		t.Errorf("%s %s: srvbridge and Consul (%s) differ\nsrvbridge:\n%sConsul:\n%s", name, dns.TypeToString[qtype],
+			consulName, bridgetest.Summary(got), bridgetest.Summary(want))
 	}
 	return got
 }
@@ -94,6 +100,45 @@ func TestNameFormsAsConsul(t *testing.T) {
 		r := b.Query(t, "_webq._tcp.query.consul.", dns.TypeSRV)
 		if got := bridgetest.Targets(r); !slices.Equal(got, []string{t1, t2, t3}) || r.Answer[0].Header().Ttl != 2 {
 			t.Errorf("_webq._tcp.query.consul.: want the query's result with its TTL:\n%s", bridgetest.Summary(r))
+		}
+	})
+	t.Run("labelled locality", func(t *testing.T) {
+		// Consul CE answers NXDOMAIN to every name with a namespace or partition
+		// label, "default" included; srvbridge answers "default" as the name
+		// without it (docs/dns.md, deliberate differences).
+		for _, tc := range []struct{ name, plain string }{
+			{"web.service.default.ns.consul.", "web.service.consul."},
+			{"web.service.default.ap.consul.", "web.service.consul."},
+			{"web.service.default.ns.default.ap.consul.", "web.service.consul."},
+			{"web.service.default.ns.default.ap.dc1.dc.consul.", "web.service.dc1.consul."},
+			{"web.service.default.ap.dc1.dc.consul.", "web.service.dc1.consul."},
+			{"_web._tcp.service.default.ns.consul.", "_web._tcp.service.consul."},
+			{"consultest.node.default.ns.dc1.dc.consul.", "consultest.node.dc1.consul."},
+		} {
+			for _, qtype := range []uint16{dns.TypeSRV, dns.TypeA} {
+				asConsulFor(t, a, tc.plain, b, tc.name, qtype)
+				if r, err := bridgetest.Exchange(a.DNSAddr, "tcp", tc.name, qtype); err != nil || r.Rcode != dns.RcodeNameError {
+					t.Errorf("Consul's answer to %s changed (%v): docs/dns.md says NXDOMAIN", tc.name, err)
+				}
+			}
+		}
+		// Other namespaces and partitions, wrong orders, and a prepared query with a
+		// labelled datacenter: NXDOMAIN from both.
+		for _, name := range []string{
+			"web.service.dc1.dc.consul.",
+			"web.service.nope.dc.consul.",
+			"web.service.other.ns.consul.",
+			"web.service.default.ns.other.ap.consul.",
+			"web.service.default.ap.default.ns.consul.",
+			"web.service.dc1.dc.default.ns.consul.",
+			"web.service.default.ns.dc1.consul.",
+			"consultest.node.other.ns.consul.",
+			"webq.query.dc1.dc.consul.",
+			"webq.query.default.ns.consul.",
+		} {
+			for _, qtype := range []uint16{dns.TypeSRV, dns.TypeA} {
+				asConsul(t, a, b, name, qtype)
+			}
 		}
 	})
 }
