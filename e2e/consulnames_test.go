@@ -142,3 +142,32 @@ func TestNameFormsAsConsul(t *testing.T) {
 		}
 	})
 }
+
+// TestSearchSuffixes: with --search-suffix, our names with a Kubernetes search
+// domain appended get NXDOMAIN from srvbridge, counted, while Kubernetes names in a
+// namespace called like our domain are still not ours.
+func TestSearchSuffixes(t *testing.T) {
+	a := consultest.Start(t)
+	threeWeb(t, a)
+	b := bridgetest.Start(t, a.HTTPAddr, "--upstream", "none",
+		"--search-suffix", "*.svc.cluster.local,svc.cluster.local", "--search-suffix", "cluster.local")
+	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))
+	for _, name := range []string{
+		"web.service.consul.kong.svc.cluster.local.",
+		"web.service.consul.svc.cluster.local.",
+		"web.service.consul.cluster.local.",
+	} {
+		for _, qtype := range []uint16{dns.TypeSRV, dns.TypeA} {
+			if r := b.Query(t, name, qtype); r.Rcode != dns.RcodeNameError || r.Authoritative {
+				t.Errorf("%s %s:\n%s", name, dns.TypeToString[qtype], bridgetest.Summary(r))
+			}
+		}
+	}
+	// Forwarding is off here, so a name that is not ours is REFUSED.
+	if r := b.Query(t, "consul-server.consul.svc.cluster.local.", dns.TypeA); r.Rcode != dns.RcodeRefused {
+		t.Errorf("a Kubernetes name in namespace consul:\n%s", bridgetest.Summary(r))
+	}
+	if n := scrape(t, b)["srvbridge_search_suffix_nxdomain_total"]; n != 6 {
+		t.Errorf("srvbridge_search_suffix_nxdomain_total %v, want 6", n)
+	}
+}

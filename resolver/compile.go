@@ -16,9 +16,10 @@ import (
 // Compiler builds reply templates. Its Compile method is the cache's compile hook, so
 // answers are built when Consul data changes, never per query.
 type Compiler struct {
-	cfg   Config
-	zones []zone
-	soa   wire.SOA
+	cfg    Config
+	zones  []zone
+	soa    wire.SOA
+	search []searchSuffix
 }
 
 // NewCompiler checks cfg and returns a compiler for it.
@@ -26,7 +27,8 @@ func NewCompiler(cfg Config) (*Compiler, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	c := &Compiler{cfg: cfg, soa: wire.SOA{Serial: uint32(time.Now().Unix()), TTL: cfg.NegativeTTL}}
+	c := &Compiler{cfg: cfg, soa: wire.SOA{Serial: uint32(time.Now().Unix()), TTL: cfg.NegativeTTL},
+		search: newSearchSuffixes(cfg.SearchSuffixes)}
 	c.zones = append(c.zones, zone{name: []byte(cfg.Domain)})
 	if cfg.AltDomain != "" {
 		c.zones = append(c.zones, zone{name: []byte(cfg.AltDomain)})
