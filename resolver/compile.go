@@ -145,8 +145,9 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 // one's target and port: two registrations of one endpoint (same node, address and
 // port) would otherwise give two identical records in one RRset, which RFC 2181 5
 // forbids, and double that endpoint's share of the traffic in clients that count
-// records (Kong). The first instance in Consul's order is kept, weight included, as
-// Consul does. It runs before the rotations, so every rotation keeps the same one.
+// records (Kong). The first instance in the catalog's order is kept, weight
+// included: Consul keeps the first too, but after shuffling. It runs before the
+// rotations, so every rotation, and every query, keeps the same one.
 func (c *Compiler) distinctEndpoints(insts []health.Instance, dc, zoneName string) []health.Instance {
 	type endpoint struct {
 		target string

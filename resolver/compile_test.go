@@ -37,8 +37,7 @@ func compiled(t *testing.T, svc *cache.Service, name string, qtype uint16, limit
 
 // TestDuplicateEndpointsMerged: two registrations of one endpoint (same node,
 // address and port) give one SRV record, in every rotation, with the first
-// instance's weight (as Consul); two ports on one node give two records but one glue
-// record.
+// instance's weight; two ports on one node give two records but one glue record.
 func TestDuplicateEndpointsMerged(t *testing.T) {
 	inst := func(id, node, addr string, own bool, port, weight uint16) health.Instance {
 		return health.Instance{ID: id, Node: node, NodeAddress: "10.0.0.1", Address: addr, OwnAddress: own, Port: port, Weight: weight}
