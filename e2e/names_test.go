@@ -4,7 +4,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/hashicorp/consul/api"
 	"github.com/miekg/dns"
 
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
@@ -16,13 +15,7 @@ func TestOtherNameForms(t *testing.T) {
 	a := consultest.Start(t)
 	threeWeb(t, a)
 	a.RegisterExternal(t, "node-b", "127.0.0.50", nil)
-	if _, _, err := a.Client.PreparedQuery().Create(&api.PreparedQueryDefinition{
-		Name:    "webq",
-		Service: api.ServiceQuery{Service: "web", OnlyPassing: true},
-		DNS:     api.QueryDNSOptions{TTL: "2s"},
-	}, nil); err != nil {
-		t.Fatal(err)
-	}
+	webQuery(t, a)
 	// Forwarding off: an unknown reverse name must not depend on the host's resolvers.
 	b := bridgetest.Start(t, a.HTTPAddr, "--upstream", "none")
 	waitFor(t, b, "web.service.consul", dns.TypeSRV, hasTargets(t1, t2, t3))

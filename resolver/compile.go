@@ -16,9 +16,10 @@ import (
 // Compiler builds reply templates. Its Compile method is the cache's compile hook, so
 // answers are built when Consul data changes, never per query.
 type Compiler struct {
-	cfg   Config
-	zones []zone
-	soa   wire.SOA
+	cfg    Config
+	zones  []zone
+	soa    wire.SOA
+	search []searchSuffix
 }
 
 // NewCompiler checks cfg and returns a compiler for it.
@@ -26,7 +27,8 @@ func NewCompiler(cfg Config) (*Compiler, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	c := &Compiler{cfg: cfg, soa: wire.SOA{Serial: uint32(time.Now().Unix()), TTL: cfg.NegativeTTL}}
+	c := &Compiler{cfg: cfg, soa: wire.SOA{Serial: uint32(time.Now().Unix()), TTL: cfg.NegativeTTL},
+		search: newSearchSuffixes(cfg.SearchSuffixes)}
 	c.zones = append(c.zones, zone{name: []byte(cfg.Domain)})
 	if cfg.AltDomain != "" {
 		c.zones = append(c.zones, zone{name: []byte(cfg.AltDomain)})
@@ -63,7 +65,7 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 func (a *Answers) make(name string, k variantKey) *variant {
 	v := &variant{key: k}
 	p := parseName([]byte(name), k.qtype, a.c.zones)
-	insts := filterTag(a.svc.Instances, p.tag)
+	insts := a.c.distinctEndpoints(filterTag(a.svc.Instances, p.tag), a.svc.Datacenter, string(p.zone.name))
 	n := 1
 	if len(insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
 		n = min(len(insts), maxRotations)
@@ -109,11 +111,15 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 	}
 	switch k.qtype {
 	case wire.TypeSRV:
+		// Two ports on one node share a target: its glue goes in once (RFC 2181 5),
+		// tied to the first answer that needs it.
+		glued := make(map[string]bool, len(insts))
 		for _, in := range insts {
 			target, glue := c.target(&in, dc, zoneName)
 			r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeSRV, Name: name, TTL: ttl,
 				Priority: 1, Weight: in.Weight, Port: in.Port, Target: target})
-			if glue.IsValid() {
+			if glue.IsValid() && !glued[target] {
+				glued[target] = true
 				r.Additional = append(r.Additional, addrRecord(target, glue, ttl))
 				r.GlueOf = append(r.GlueOf, len(r.Answer)-1)
 			}
@@ -133,6 +139,40 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 		}
 	}
 	return r
+}
+
+// distinctEndpoints drops each instance whose SRV record would repeat an earlier
+// one's target and port: two registrations of one endpoint (same node, address and
+// port) would otherwise give two identical records in one RRset, which RFC 2181 5
+// forbids, and double that endpoint's share of the traffic in clients that count
+// records (Kong). The first instance in the catalog's order is kept, weight
+// included: Consul keeps the first too, but after shuffling. It runs before the
+// rotations, so every rotation, and every query, keeps the same one.
+func (c *Compiler) distinctEndpoints(insts []health.Instance, dc, zoneName string) []health.Instance {
+	type endpoint struct {
+		target string
+		port   uint16
+	}
+	seen := make(map[endpoint]bool, len(insts))
+	var out []health.Instance
+	for i := range insts {
+		t, _ := c.target(&insts[i], dc, zoneName)
+		e := endpoint{t, insts[i].Port}
+		if seen[e] {
+			if out == nil {
+				out = append(make([]health.Instance, 0, len(insts)), insts[:i]...)
+			}
+			continue
+		}
+		seen[e] = true
+		if out != nil {
+			out = append(out, insts[i])
+		}
+	}
+	if out == nil {
+		return insts
+	}
+	return out
 }
 
 // target is the SRV target Consul hands out for an instance and the address it

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/srvbridge/srvbridge/resolver/wire"
@@ -49,6 +50,13 @@ type Config struct {
 	AllowRecursion []netip.Prefix
 	// MaxForwards bounds forwarded queries in flight; past it, SERVFAIL at once.
 	MaxForwards int
+
+	// SearchSuffixes are resolver search domains ("svc.cluster.local."; "*." in
+	// front stands for any one label, a Kubernetes namespace). A name of ours with
+	// one of them appended ("web.service.consul.svc.cluster.local.") is what a
+	// client with ndots and a search list asks before the real name: it gets
+	// NXDOMAIN at once instead of a trip upstream (see searchSuffixNX).
+	SearchSuffixes []string
 
 	Logger *slog.Logger
 }
@@ -103,6 +111,18 @@ func (c *Config) normalize() error {
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = 10 * time.Second
 	}
+	suffixes := make([]string, 0, len(c.SearchSuffixes))
+	for _, sfx := range c.SearchSuffixes {
+		n, err := fqdn(strings.TrimPrefix(sfx, "*."))
+		if err != nil {
+			return fmt.Errorf("search suffix: %w", err)
+		}
+		if strings.HasPrefix(sfx, "*.") {
+			n = "*." + n
+		}
+		suffixes = append(suffixes, n)
+	}
+	c.SearchSuffixes = suffixes
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}

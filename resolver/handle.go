@@ -39,7 +39,7 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeFormErr))
 	}
 	if q.EDNS && q.EDNSVer != 0 {
-		out = appendHeader(out, q, wire.RcodeBadVers&wire.RcodeMask, 0, 0, 1)
+		out = appendHeader(out, q, wire.RcodeBadVers&wire.RcodeMask, false, 0, 0, 1)
 		return s.count(st, q.QType, s.appendOPT(out, q, wire.RcodeBadVers))
 	}
 	p := parseName(q.Name, q.QType, s.comp.zones)
@@ -47,6 +47,12 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 		p.kind = kindInvalid // a label with a dot or a control byte names nothing of ours
 	}
 	if p.kind == kindOutside {
+		if len(s.comp.search) != 0 && !q.Odd && q.QClass == wire.ClassIN && s.comp.searchSuffixNX(q.Name) {
+			// Not our zone, so no AA and no SOA; for every client, as a REFUSED
+			// would abort the lookup of a client not allowed recursion just the same.
+			st.searchNX.Add(1)
+			return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeNXDomain))
+		}
 		if q.QType == wire.TypePTR && q.QClass == wire.ClassIN {
 			if reply, oc, ok := s.ptr(q, out, tcp, st); ok {
 				return reply, oc

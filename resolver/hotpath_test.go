@@ -75,6 +75,10 @@ var hotQueries = []struct {
 	{"nope.service.consul.", dns.TypeSRV, false, dns.RcodeNameError},
 	{"madeup.web.service.consul.", dns.TypeSRV, false, dns.RcodeNameError}, // unknown tag
 	{"7f00000b.addr.dc1.consul.", dns.TypeA, false, dns.RcodeSuccess},
+	{"web.service.default.ns.default.ap.dc1.dc.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
+	{"web.service.default.ap.consul.", dns.TypeA, true, dns.RcodeSuccess},
+	{"web.service.other.ns.consul.", dns.TypeSRV, false, dns.RcodeNameError},
+	{"example.com.", dns.TypeA, false, dns.RcodeRefused},
 }
 
 // TestHotPathAllocatesNothing: a cached answer costs no allocation, for every common

@@ -34,6 +34,30 @@ func TestParseName(t *testing.T) {
 		{"node1.node.consul.", wire.TypeA, kindNode, "node1", "", "", 11},
 		{"my.node.name.node.dc1.consul.", wire.TypeA, kindNode, "my.node.name", "", "dc1", 22},
 		{"pq.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 9},
+		{"pq.query.dc1.dc.consul.", wire.TypeSRV, kindInvalid, "", "", "", 16},
+		{"pq.query.default.ns.consul.", wire.TypeSRV, kindInvalid, "", "", "", 20},
+		{"web.service.default.ns.consul.", wire.TypeA, kindService, "web", "", "", 23},
+		{"web.service.default.ap.consul.", wire.TypeA, kindService, "web", "", "", 23},
+		{"web.service.default.ns.default.ap.consul.", wire.TypeA, kindService, "web", "", "", 34},
+		{"web.service.default.ns.default.ap.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 41},
+		{"web.service.default.ns.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 30},
+		{"web.service.default.ap.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 30},
+		{"v1.web.service.default.ns.consul.", wire.TypeSRV, kindService, "web", "v1", "", 26},
+		{"_web._tcp.service.default.ns.consul.", wire.TypeSRV, kindService, "web", "", "", 29},
+		{"_web._v1.default.ap.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "v1", "dc2", 27},
+		{"node1.node.default.ap.dc2.dc.consul.", wire.TypeA, kindNode, "node1", "", "dc2", 29},
+		{"web.service.other.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 21},
+		{"web.service.default.ns.other.ap.consul.", wire.TypeA, kindInvalid, "", "", "", 32},
+		{"web.service.default.ap.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
+		{"web.service.dc2.dc.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 30},
+		{"web.service.default.ns.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
+		{"web.service.default.ns.dc2.consul.", wire.TypeA, kindInvalid, "", "", "", 27},
+		{"web.service.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 23},
+		{"_pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 15},
+		{"_pq._udp.query.dc1.consul.", wire.TypeA, kindQuery, "pq", "", "dc1", 19},
+		{"_my.pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "my.pq", "", "", 18},
+		{"_pq.tcp.query.consul.", wire.TypeSRV, kindQuery, "_pq.tcp", "", "", 14},
+		{"_._tcp.query.consul.", wire.TypeSRV, kindInvalid, "", "", "", 13},
 		{"consul.", wire.TypeSOA, kindApex, "", "", "", 0},
 		{"alt.example.", wire.TypeNS, kindApex, "", "", "", 0},
 		{"service.consul.", wire.TypeA, kindInvalid, "", "", "", 8},
@@ -62,13 +86,23 @@ func TestParseName(t *testing.T) {
 
 func TestParseNameAllocatesNothing(t *testing.T) {
 	zones := []zone{{name: []byte("consul.")}}
-	name := []byte("v1.beta.web.service.dc1.consul.")
-	allocs := testing.AllocsPerRun(100, func() {
-		if p := parseName(name, wire.TypeSRV, zones); p.kind != kindService {
-			t.Fatal("not a service")
+	for _, tc := range []struct {
+		name string
+		kind kind
+	}{
+		{"v1.beta.web.service.dc1.consul.", kindService},
+		{"_pq._tcp.query.dc1.consul.", kindQuery},
+		{"web.service.default.ns.default.ap.dc1.dc.consul.", kindService},
+		{"web.service.other.ns.consul.", kindInvalid},
+	} {
+		name := []byte(tc.name)
+		allocs := testing.AllocsPerRun(100, func() {
+			if p := parseName(name, wire.TypeSRV, zones); p.kind != tc.kind {
+				t.Fatalf("%s: kind %d, want %d", tc.name, p.kind, tc.kind)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("parseName(%s) allocates %v times per call", tc.name, allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Fatalf("parseName allocates %v times per call", allocs)
 	}
 }

@@ -9,13 +9,11 @@ import (
 // Replies built byte by byte on the query path, for answers that cannot be
 // pre-compiled per name (names are unbounded) yet must stay allocation-free.
 
-// appendHeader starts a reply to q: same ID, opcode, RD and CD; QR and AA set. The
-// question is echoed when there was exactly one.
-func appendHeader(out []byte, q *query, rcode int, an, ns, ar uint16) []byte {
-	flags := wire.FlagQR | wire.FlagAA | q.Flags&(wire.OpcodeMask|wire.FlagRD|wire.FlagCD) | uint16(rcode&wire.RcodeMask)
-	if q.recursion {
-		flags |= wire.FlagRA
-	}
+// appendHeader starts a reply to q: same ID, opcode, RD and CD; QR set, and AA when
+// aa says the reply is an answer from our zone. The question is echoed when there
+// was exactly one.
+func appendHeader(out []byte, q *query, rcode int, aa bool, an, ns, ar uint16) []byte {
+	flags := replyFlags(q, rcode, aa)
 	qd := uint16(0)
 	if q.QDCount == 1 && q.QEnd > wire.HeaderLen {
 		qd = 1
@@ -25,6 +23,26 @@ func appendHeader(out []byte, q *query, rcode int, an, ns, ar uint16) []byte {
 		out = append(out, q.Pkt[wire.HeaderLen:q.QEnd]...)
 	}
 	return out
+}
+
+// replyFlags is the header flags word of a reply to q. AA only marks answers from
+// our zone (NOERROR, NXDOMAIN, NODATA): an error says nothing authoritative. RD, CD
+// and RA belong to QUERY (RFC 1035 4.1.1, RFC 6895 2): a NOTIMP for another opcode
+// echoes the opcode alone, as ISC's EDNS compliance tester (genreport, tests
+// "opcode" and "opcodeflg") and BIND expect.
+func replyFlags(q *query, rcode int, aa bool) uint16 {
+	flags := wire.FlagQR | q.Flags&wire.OpcodeMask | uint16(rcode&wire.RcodeMask)
+	if q.Opcode() != wire.OpcodeQuery {
+		return flags
+	}
+	flags |= q.Flags & (wire.FlagRD | wire.FlagCD)
+	if aa {
+		flags |= wire.FlagAA
+	}
+	if q.recursion {
+		flags |= wire.FlagRA
+	}
+	return flags
 }
 
 // appendOPT adds our OPT record when the query had one. rcode carries the upper
@@ -43,23 +61,23 @@ func (q *query) arcountForOPT() uint16 {
 	return 0
 }
 
-// errorReply answers with an rcode and nothing else.
+// errorReply answers with an rcode and nothing else, without AA.
 func (s *Server) errorReply(out []byte, q *query, rcode int) []byte {
-	out = appendHeader(out, q, rcode, 0, 0, q.arcountForOPT())
+	out = appendHeader(out, q, rcode, false, 0, 0, q.arcountForOPT())
 	return s.appendOPT(out, q, 0)
 }
 
 // negative is NXDOMAIN or NODATA with the zone's SOA in the authority section (RFC
 // 2308). Every name in the SOA points at the zone suffix inside the question.
 func (s *Server) negative(out []byte, q *query, p *parsed, rcode int) []byte {
-	out = appendHeader(out, q, rcode, 0, 1, q.arcountForOPT())
+	out = appendHeader(out, q, rcode, true, 0, 1, q.arcountForOPT())
 	out = s.comp.soa.Append(out, wire.HeaderLen+p.apexOff)
 	return s.appendOPT(out, q, 0)
 }
 
 // addrAnswer is the one record a <hex>.addr name stands for.
 func (s *Server) addrAnswer(out []byte, q *query, ip []byte) []byte {
-	out = appendHeader(out, q, 0, 1, 0, q.arcountForOPT())
+	out = appendHeader(out, q, 0, true, 1, 0, q.arcountForOPT())
 	out = binary.BigEndian.AppendUint16(out, 0xC000|wire.HeaderLen)
 	t := uint16(wire.TypeA)
 	if len(ip) == 16 {

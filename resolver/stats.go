@@ -41,6 +41,7 @@ type shard struct {
 	fallback  [4]atomic.Uint64 // by cache.Fallback
 
 	refusedRecursion atomic.Uint64
+	searchNX         atomic.Uint64
 	forwarded        atomic.Uint64
 	forwardFailed    atomic.Uint64
 	_                [64]byte
@@ -150,4 +151,10 @@ func (s *Stats) Forwarded() uint64 {
 // ForwardFailed counts forwarded queries answered SERVFAIL.
 func (s *Stats) ForwardFailed() uint64 {
 	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.forwardFailed })
+}
+
+// SearchSuffixNXDomain counts names of ours with a search suffix appended, answered
+// NXDOMAIN without forwarding (Config.SearchSuffixes).
+func (s *Stats) SearchSuffixNXDomain() uint64 {
+	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.searchNX })
 }

@@ -53,6 +53,7 @@ type Config struct {
 	AltDomain      string
 	NSName         string
 	NSAddrs        []netip.Addr
+	SearchSuffixes []string
 	MaxUDPSize     uint16
 	UDPSockets     int
 	NoHealthy      string

@@ -97,6 +97,8 @@ var specs = []flagSpec{
 		Usage: "Name the NS record at the domain apex gives for srvbridge itself."},
 	{Name: "ns-address", Arg: "ip,...", Repeat: true, ShownDefault: "none",
 		Usage: "srvbridge's own addresses: glue for the apex NS record, and the A/AAAA answer for --ns-name. Repeatable."},
+	{Name: "search-suffix", Arg: "domain,...", Repeat: true, ShownDefault: "none",
+		Usage: "Search domains of the clients (Kubernetes: '*.svc.cluster.local,svc.cluster.local,cluster.local'; '*.' stands for any one label, the namespace). A name of ours with one appended, such as web.service.consul.svc.cluster.local, gets NXDOMAIN at once instead of being forwarded. Repeatable."},
 	{Name: "max-udp-size", Arg: "bytes", Default: "1232",
 		Usage: "Largest UDP reply to EDNS clients, and the size advertised in our OPT record (512 to 65535). Clients without EDNS always get at most 512 bytes, and TC when more did not fit."},
 	{Name: "udp-sockets", Arg: "n", Default: "0", ShownDefault: "one per CPU",

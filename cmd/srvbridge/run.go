@@ -96,6 +96,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Logger:      logger.With("component", "resolver"),
 
 		AllowRecursion: cfg.AllowRecursion,
+		SearchSuffixes: cfg.SearchSuffixes,
 	}
 	if fwd != nil { // a nil *Forwarder in the interface would not be a nil Forwarder
 		rcfg.Forwarder = fwd

@@ -9,6 +9,7 @@ type AnswerStats interface {
 	SlowPath() uint64
 	Overloaded() uint64
 	Dropped() uint64
+	SearchSuffixNXDomain() uint64
 	StaleSeconds() float64
 	Degraded() bool
 }
@@ -24,13 +25,15 @@ var (
 		"Queries answered SERVFAIL at once because too many were already waiting.", nil, nil)
 	descDropped = prometheus.NewDesc("srvbridge_dns_dropped_total",
 		"Packets that got no reply: responses and packets shorter than a DNS header.", nil, nil)
+	descSearchNX = prometheus.NewDesc("srvbridge_search_suffix_nxdomain_total",
+		"Names of ours with a client search suffix appended (--search-suffix), answered NXDOMAIN instead of forwarded.", nil, nil)
 	descStale = prometheus.NewDesc("srvbridge_consul_stale_seconds",
 		"How long Consul has been unreachable while answers are served from the last known data; 0 while it answers.", nil, nil)
 	descDegraded = prometheus.NewDesc("srvbridge_degraded",
 		"1 while answers come from stale data (a Consul outage, or a state file read at start), else 0.", nil, nil)
 
 	answerDescs = []*prometheus.Desc{descFallback, descTruncated, descSlowPath, descOverloaded,
-		descDropped, descStale, descDegraded}
+		descDropped, descSearchNX, descStale, descDegraded}
 )
 
 func collectAnswers(ch chan<- prometheus.Metric, a AnswerStats) {
@@ -41,6 +44,7 @@ func collectAnswers(ch chan<- prometheus.Metric, a AnswerStats) {
 	ch <- prometheus.MustNewConstMetric(descSlowPath, prometheus.CounterValue, float64(a.SlowPath()))
 	ch <- prometheus.MustNewConstMetric(descOverloaded, prometheus.CounterValue, float64(a.Overloaded()))
 	ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(a.Dropped()))
+	ch <- prometheus.MustNewConstMetric(descSearchNX, prometheus.CounterValue, float64(a.SearchSuffixNXDomain()))
 	ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, a.StaleSeconds())
 	deg := 0.0
 	if a.Degraded() {

@@ -29,6 +29,7 @@ func (fakeAnswers) Truncated() uint64                 { return 0 }
 func (fakeAnswers) SlowPath() uint64                  { return 0 }
 func (fakeAnswers) Overloaded() uint64                { return 0 }
 func (fakeAnswers) Dropped() uint64                   { return 0 }
+func (fakeAnswers) SearchSuffixNXDomain() uint64      { return 0 }
 func (f fakeAnswers) StaleSeconds() float64           { return f.stale }
 func (f fakeAnswers) Degraded() bool                  { return f.stale > 0 }
 
