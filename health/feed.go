@@ -72,6 +72,7 @@ type heldService struct {
 	fetching bool
 	again    bool     // a change came while fetching: fetch once more
 	failures int      // consecutive failed fetches, for their backoff
+	denied   string   // the cause of its current ACL refusal, "" if none (acl.go)
 	index    uint64   // Consul's index of the last state delivered
 	nodes    []string // nodes of the instances in the last state
 }
@@ -142,6 +143,7 @@ func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) err
 	err := <-errs // the first loop to end: ctx is done, or dc does not exist
 	cancel()
 	wg.Wait()
+	f.dropDenials()
 	if errors.Is(err, ErrNoDatacenter) || parent.Err() == nil {
 		return err
 	}
@@ -199,6 +201,16 @@ func (f *feed) watchChecks(ctx context.Context) error {
 	}, f.checksChanged)
 }
 
+// dropDenials forgets the held services' refusals once nobody fetches them: a
+// refusal is current only while some request keeps getting it.
+func (f *feed) dropDenials() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.held {
+		f.w.stats.acl.drop(&h.denied)
+	}
+}
+
 func (f *feed) sinkNow() Sink {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -225,6 +237,9 @@ func (f *feed) release(name string) {
 	}
 	delete(f.held, name)
 	f.setNodes(name, h, nil)
+	if !h.fetching { // else the fetching worker drops it (done)
+		f.w.stats.acl.drop(&h.denied)
+	}
 }
 
 // markLocked queues name for a fetch if it is held: in changes when the change is
@@ -438,20 +453,21 @@ func (f *feed) work(ctx context.Context) {
 		if !ok {
 			return
 		}
-		st, err := f.fetch(ctx, name)
+		st, err := f.fetch(ctx, name, h)
 		f.done(ctx, name, h, st, err)
 	}
 }
 
 // fetch reads one service, within the connection budget and through the gate.
-func (f *feed) fetch(ctx context.Context, name string) (ServiceState, error) {
+// While h.fetching, h.denied is this worker's alone.
+func (f *feed) fetch(ctx context.Context, name string, h *heldService) (ServiceState, error) {
 	if err := f.w.gate.wait(ctx); err != nil {
 		return ServiceState{}, err
 	}
 	if err := f.w.lim.acquire(ctx); err != nil {
 		return ServiceState{}, err
 	}
-	st, err := f.w.FetchService(ctx, f.dc, name)
+	st, err := f.w.fetchService(ctx, f.dc, name, &h.denied)
 	f.w.lim.release(throttled(err))
 	return st, err
 }
@@ -459,6 +475,9 @@ func (f *feed) fetch(ctx context.Context, name string) (ServiceState, error) {
 func (f *feed) done(ctx context.Context, name string, h *heldService, st ServiceState, err error) {
 	f.mu.Lock()
 	current := f.held[name] == h
+	if !current {
+		f.w.stats.acl.drop(&h.denied) // released while fetching: release left it to us
+	}
 	if err != nil {
 		h.fetching = false
 		if ctx.Err() != nil || !current {
@@ -513,9 +532,12 @@ func instanceNodes(ins []Instance) []string {
 	return out
 }
 
-// FetchService reads every instance of one service, healthy or not
+// fetchService reads every instance of one service, healthy or not
 // (/v1/health/service/<name> without ?passing), with a non-blocking request.
-func (w *Watcher) FetchService(ctx context.Context, dc, name string) (ServiceState, error) {
+// denied holds the cause of the service's current ACL refusal (acl.go). An answer
+// that ACL filtering emptied is a refusal, never "no instance left": a registered
+// name must not turn NXDOMAIN because the token lost node:read.
+func (w *Watcher) fetchService(ctx context.Context, dc, name string, denied *string) (ServiceState, error) {
 	if name == "" {
 		return ServiceState{}, errors.New("fetch service: empty service name")
 	}
@@ -525,11 +547,15 @@ func (w *Watcher) FetchService(ctx context.Context, dc, name string) (ServiceSta
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
 	var slim []serviceEntry
 	meta, err := w.cfg.Client.Raw().Query("/v1/health/service/"+name, &slim, q)
+	if err == nil {
+		err = emptied(KindService, len(slim), meta, false)
+	}
+	if err != nil && ctx.Err() != nil {
+		return ServiceState{}, ctx.Err()
+	}
+	err = w.stats.acl.observe(w.log, KindService, endpointOf(KindService)+"/"+name, err, denied)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ServiceState{}, ctx.Err()
-		}
-		w.stats.failure(KindService)
+		w.stats.failed(KindService, err)
 		if throttled(err) {
 			w.stats.throttled.Add(1)
 		}

@@ -209,8 +209,9 @@ var errNoLeader = errors.New("consul answered without a known leader")
 
 // unreachable reports whether err means Consul as a whole cannot answer now, as
 // opposed to an error about one request (an ACL denial, an unknown datacenter).
+// A refused token never closes the gate: Consul answered.
 func unreachable(err error) bool {
-	if errors.Is(err, ErrNoDatacenter) {
+	if errors.Is(err, ErrNoDatacenter) || errors.Is(err, ErrPermission) {
 		return false
 	}
 	if errors.Is(err, errNoLeader) {

@@ -53,7 +53,10 @@ func (l *loop[T]) run(ctx context.Context) error {
 		bucket    = tokenBucket{burst: paceBurst}
 		// epoch is the gate's resync channel as of the last request.
 		epoch <-chan struct{}
+		// denied is the cause of this loop's current ACL refusal, "" if none.
+		denied string
 	)
+	defer l.stats.acl.drop(&denied)
 	if l.gate != nil {
 		epoch = l.gate.resyncs()
 	}
@@ -96,7 +99,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 				resync = true // not a failure: another loop saw Consul go or reset
 				continue
 			}
-			l.stats.failure(l.kind)
+			// A refused token is logged once per cause (acl.go), not per watch.
+			err = l.stats.acl.observe(l.log, l.kind, loopEndpoint(l.kind, l.what), err, &denied)
+			l.stats.failed(l.kind, err)
 			if throttled(err) {
 				l.stats.throttled.Add(1)
 			}
@@ -110,7 +115,7 @@ func (l *loop[T]) run(ctx context.Context) error {
 			// 10 000 watches must not write 10 000 lines.
 			gated := l.gate != nil && unreachable(err)
 			level := slog.LevelDebug
-			if failures == 1 && !gated {
+			if failures == 1 && !gated && !errors.Is(err, ErrPermission) {
 				level = slog.LevelWarn
 			}
 			l.log.Log(ctx, level, "consul request failed; retrying", "watch", l.what, "err", err.Error(), "failures", failures)
@@ -136,6 +141,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 			failures = 0
 		}
 		resync = false
+		if denied != "" {
+			l.stats.acl.observe(l.log, l.kind, "", nil, &denied)
+		}
 		l.stats.contact()
 		if l.gate != nil {
 			l.gate.ok()

@@ -29,7 +29,11 @@ func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResul
 	defer cancel()
 	defer w.stats.begin(KindQuery)()
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
-	resp, _, err := w.cfg.Client.PreparedQuery().Execute(name, q)
+	resp, meta, err := w.cfg.Client.PreparedQuery().Execute(name, q)
+	if err == nil && resp != nil {
+		err = emptied(KindQuery, len(resp.Nodes), meta, false)
+	}
+	err = w.stats.acl.observeOneShot(w.log, KindQuery, "/v1/query/"+name+"/execute", err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return QueryResult{}, ctx.Err()
@@ -38,7 +42,7 @@ func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResul
 		if errors.As(err, &se) && se.Code == http.StatusNotFound {
 			return QueryResult{}, fmt.Errorf("execute query %s/%s: %w", dc, name, ErrNoQuery)
 		}
-		w.stats.failure(KindQuery)
+		w.stats.failed(KindQuery, err)
 		return QueryResult{}, fmt.Errorf("execute query %s/%s: %w", dc, name, classify(dc, err))
 	}
 	w.stats.contact()

@@ -58,6 +58,8 @@ type Stats struct {
 	// failingSince is when requests started failing with no success since, in unix
 	// nanoseconds; 0 while Consul answers.
 	failingSince atomic.Int64
+	// acl tracks the requests Consul refused the token for (acl.go).
+	acl denials
 }
 
 // Requests is the number of requests started against endpoints of kind k.

@@ -2,7 +2,6 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -195,6 +194,9 @@ func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)
 		if err != nil {
 			return Catalog{}, 0, classify(dc, err)
 		}
+		if err := emptied(KindCatalog, len(svcs), meta, w.leader(meta) != nil); err != nil {
+			return Catalog{}, 0, err
+		}
 		if svcs == nil {
 			svcs = map[string][]string{}
 		}
@@ -212,6 +214,9 @@ func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) er
 		if err != nil {
 			return Nodes{}, 0, classify(dc, err)
 		}
+		if err := emptied(KindNodes, len(nodes), meta, w.leader(meta) != nil); err != nil {
+			return Nodes{}, 0, err
+		}
 		ns := make([]Node, 0, len(nodes))
 		for _, n := range nodes {
 			if n != nil {
@@ -220,20 +225,6 @@ func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) er
 		}
 		return Nodes{Datacenter: dc, Nodes: ns, Index: meta.LastIndex}, meta.LastIndex, w.leader(meta)
 	}, out)
-}
-
-// LocalDatacenter asks the agent which datacenter it belongs to (/v1/agent/self).
-func (w *Watcher) LocalDatacenter(ctx context.Context) (string, error) {
-	var self struct {
-		Config struct{ Datacenter string }
-	}
-	if err := w.oneShot(ctx, "/v1/agent/self", &self); err != nil {
-		return "", fmt.Errorf("local datacenter: %w", err)
-	}
-	if self.Config.Datacenter == "" {
-		return "", errors.New("local datacenter: agent reported none")
-	}
-	return self.Config.Datacenter, nil
 }
 
 // Datacenters lists the datacenters Consul knows (/v1/catalog/datacenters). Use it to

@@ -514,8 +514,9 @@ func loopRequests(w *Watcher) uint64 {
 		w.Stats().Requests(KindService)
 }
 
-// loopErrors counts the failed requests of the feed's loops: the first to fail
-// closes the gate, and the others drop their requests without an error of their own.
+// loopErrors counts the failed requests of the feed, loops and refetches: the first to
+// fail closes the gate, and the loops drop their requests without an error of their own.
 func loopErrors(w *Watcher) uint64 {
-	return w.Stats().Errors(KindCatalog) + w.Stats().Errors(KindNodes) + w.Stats().Errors(KindChecks)
+	return w.Stats().Errors(KindCatalog) + w.Stats().Errors(KindNodes) + w.Stats().Errors(KindChecks) +
+		w.Stats().Errors(KindService)
 }

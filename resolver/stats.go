@@ -6,11 +6,12 @@ import (
 
 	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Query types and rcodes get a fixed slot each, so counting is an atomic add at an
 // index computed without a map, and labels are only built at scrape time.
-var countedTypes = [...]uint16{typeA, typeAAAA, typeSRV, typeSOA, typeNS, typePTR, typeTXT, typeANY, typeCNAME}
+var countedTypes = [...]uint16{wire.TypeA, wire.TypeAAAA, wire.TypeSRV, wire.TypeSOA, wire.TypeNS, wire.TypePTR, wire.TypeTXT, wire.TypeANY, wire.TypeCNAME}
 
 const (
 	otherType  = len(countedTypes)
@@ -40,6 +41,7 @@ type shard struct {
 	fallback  [4]atomic.Uint64 // by cache.Fallback
 
 	refusedRecursion atomic.Uint64
+	searchNX         atomic.Uint64
 	forwarded        atomic.Uint64
 	forwardFailed    atomic.Uint64
 	_                [64]byte
@@ -149,4 +151,10 @@ func (s *Stats) Forwarded() uint64 {
 // ForwardFailed counts forwarded queries answered SERVFAIL.
 func (s *Stats) ForwardFailed() uint64 {
 	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.forwardFailed })
+}
+
+// SearchSuffixNXDomain counts names of ours with a search suffix appended, answered
+// NXDOMAIN without forwarding (Config.SearchSuffixes).
+func (s *Stats) SearchSuffixNXDomain() uint64 {
+	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.searchNX })
 }

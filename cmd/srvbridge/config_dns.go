@@ -39,6 +39,19 @@ func parseAnswerSettings(c *Config, raw map[string]*rawFlag) error {
 			c.NSAddrs = append(c.NSAddrs, ip.Unmap())
 		}
 	}
+	if r := raw["search-suffix"]; strings.TrimSpace(r.value) != "" {
+		for _, f := range strings.Split(r.value, ",") {
+			f = strings.TrimSpace(f)
+			d, err := parseDomain(&rawFlag{spec: r.spec, value: strings.TrimPrefix(f, "*."), from: r.from})
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(f, "*.") {
+				d = "*." + d
+			}
+			c.SearchSuffixes = append(c.SearchSuffixes, d)
+		}
+	}
 	r := raw["max-udp-size"]
 	n, err := strconv.Atoi(strings.TrimSpace(r.value))
 	if err != nil || n < 512 || n > 65535 {

@@ -39,10 +39,25 @@ func TestParseAnswerSettings(t *testing.T) {
 		{[]string{"--max-stale", "-1s"}, "--max-stale"},
 		{[]string{"--ns-address", "ns1"}, "--ns-address"},
 		{[]string{"--ns-name", "a..b"}, "--ns-name"},
+		{[]string{"--search-suffix", "svc..local"}, "--search-suffix"},
+		{[]string{"--search-suffix", "*."}, "--search-suffix"},
+		{[]string{"--search-suffix", "."}, "--search-suffix"},
 	} {
 		_, err := parseConfig(tc.args, env)
 		if err == nil || !strings.Contains(err.Error(), tc.flag) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: err = %v, want one line naming %s", tc.args, err, tc.flag)
 		}
+	}
+}
+
+func TestParseSearchSuffixes(t *testing.T) {
+	c, err := parseConfig([]string{"--search-suffix", "*.svc.Cluster.Local, svc.cluster.local", "--search-suffix", "cluster.local."},
+		func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"*.svc.cluster.local.", "svc.cluster.local.", "cluster.local."}
+	if strings.Join(c.SearchSuffixes, " ") != strings.Join(want, " ") {
+		t.Errorf("search suffixes %q, want %q", c.SearchSuffixes, want)
 	}
 }
