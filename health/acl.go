@@ -1,7 +1,6 @@
 package health
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -100,6 +99,8 @@ func endpointOf(k Kind) string {
 		return "/v1/query"
 	case KindProbe:
 		return "/v1/catalog/service/consul"
+	case KindChecks:
+		return "/v1/health/state/any"
 	default:
 		return "/v1/agent/self"
 	}
@@ -181,19 +182,6 @@ func emptied(k Kind, n int, meta *api.QueryMeta, leaderless bool) error {
 		return errFilteredAnonymous
 	}
 	return nil
-}
-
-// serviceNow asks /v1/health/service/<name> without blocking, after a blocking
-// request answered an empty list. Blocking health requests go to the agent's streaming
-// backend, which filters by ACLs without saying so: a token that lost node:read gets
-// an empty list there at the next change, where a non-blocking request, answered by
-// the servers, says it filtered (or gets the 403). One request more, only when a
-// service seems to lose its last instance.
-func (w *Watcher) serviceNow(ctx context.Context, dc, name string) ([]*api.ServiceEntry, *api.QueryMeta, error) {
-	q, cancel := w.queryOptions(ctx, dc, 0)
-	defer cancel()
-	w.stats.request(KindService)
-	return w.cfg.Client.Health().Service(name, "", false, q)
 }
 
 // denials tracks Consul's refusals of the token: counts per kind for /metrics, and

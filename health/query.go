@@ -17,7 +17,7 @@ var ErrNoQuery = errors.New("no such prepared query")
 // already applied the query's own health filter and failover) and how long the
 // query says its answer may be cached.
 type QueryResult struct {
-	Update
+	ServiceState
 	// TTL is the query's DNS TTL, 0 when it sets none.
 	TTL time.Duration
 }
@@ -27,7 +27,7 @@ type QueryResult struct {
 func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResult, error) {
 	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
 	defer cancel()
-	w.stats.request(KindQuery)
+	defer w.stats.begin(KindQuery)()
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
 	resp, meta, err := w.cfg.Client.PreparedQuery().Execute(name, q)
 	if err == nil && resp != nil {
@@ -50,7 +50,7 @@ func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResul
 	for i := range resp.Nodes {
 		entries[i] = &resp.Nodes[i]
 	}
-	r := QueryResult{Update: Update{Service: resp.Service, Datacenter: resp.Datacenter,
+	r := QueryResult{ServiceState: ServiceState{Service: resp.Service, Datacenter: resp.Datacenter,
 		Instances: instancesFrom(entries, w.cfg.OnlyPassing)}}
 	if resp.DNS.TTL != "" {
 		if d, err := time.ParseDuration(resp.DNS.TTL); err == nil && d > 0 {

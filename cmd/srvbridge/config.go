@@ -29,6 +29,7 @@ type Config struct {
 	OnlyPassing     bool
 	Prefetch        bool
 	MaxServices     int
+	ConsulMaxConns  int
 	IdleTimeout     time.Duration
 	AwaitTimeout    time.Duration
 	ShutdownTimeout time.Duration
@@ -197,6 +198,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.OnlyPassing, err = parseBool(raw["only-passing"]); return err },
 		func() error { c.Prefetch, err = parseBool(raw["prefetch"]); return err },
 		func() error { c.MaxServices, err = parsePositiveInt(raw["max-services"]); return err },
+		func() error { c.ConsulMaxConns, err = parsePositiveInt(raw["consul-max-conns"]); return err },
 		func() error { c.IdleTimeout, err = parsePositiveDuration(raw["idle-timeout"]); return err },
 		func() error { c.AwaitTimeout, err = parsePositiveDuration(raw["await-timeout"]); return err },
 		func() error { c.ShutdownTimeout, err = parsePositiveDuration(raw["shutdown-timeout"]); return err },

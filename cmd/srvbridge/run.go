@@ -21,7 +21,8 @@ import (
 )
 
 func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	apiCfg := consulAPIConfig(cfg, api.DefaultConfig())
+	var conns connCounter
+	apiCfg := consulAPIConfig(cfg, api.DefaultConfig(), &conns)
 	logger.Info("starting srvbridge", "version", version, "commit", commit,
 		"config", cfg, consulLogAttrs(apiCfg))
 	client, err := api.NewClient(apiCfg)
@@ -51,9 +52,10 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Client:      client,
 		OnlyPassing: cfg.OnlyPassing,
 		AllowStale:  true, // WaitTime and MinInterval: health's defaults
+		MaxConns:    cfg.ConsulMaxConns,
 		Logger:      logger.With("component", "health"),
 	})
-	consul := healthStats{watcher.Stats()}
+	consul := healthStats{s: watcher.Stats(), w: watcher, conns: &conns}
 	coll.SetSources(admin.Sources{Consul: consul, ACL: watcherACL{watcher}, Ready: ready.Ready})
 
 	// DNS starts whether or not Consul answers: names outside the Consul domain are

@@ -18,8 +18,18 @@ func currentBuildInfo() admin.BuildInfo {
 	return admin.BuildInfo{Version: version, Commit: commit, GoVersion: runtime.Version()}
 }
 
-// healthStats adapts *health.Stats to admin.ConsulStats.
-type healthStats struct{ s *health.Stats }
+// healthStats adapts *health.Stats to admin.ConsulStats and admin.ConsulPressure.
+type healthStats struct {
+	s     *health.Stats
+	w     *health.Watcher
+	conns *connCounter
+}
+
+func (h healthStats) Pressure() admin.PressureCounts {
+	limit, _ := h.w.RequestLimit()
+	return admin.PressureCounts{InFlight: h.s.InFlight(), Conns: h.conns.Open(), Limit: int64(limit),
+		Throttled: h.s.Throttled(), Sweeps: h.s.Sweeps()}
+}
 
 func (h healthStats) EachKind(fn func(kind string, requests, errors uint64)) {
 	for _, k := range health.Kinds() {

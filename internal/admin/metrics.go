@@ -64,7 +64,7 @@ var (
 	descInstances = prometheus.NewDesc("srvbridge_instances_served",
 		"Instances in the answers currently served, across all services.", nil, nil)
 	descWatches = prometheus.NewDesc("srvbridge_watches_active",
-		"Consul blocking-query watches currently running.", nil, nil)
+		"Services held: kept fresh by the change feed (memory, not connections).", nil, nil)
 	descReady = prometheus.NewDesc("srvbridge_ready",
 		"1 while /readyz answers 200 (stale answers included), else 0.", nil, nil)
 	descBuildInfo = prometheus.NewDesc("srvbridge_build_info",
@@ -101,6 +101,9 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range answerDescs {
 		ch <- d
 	}
+	for _, d := range pressureDescs {
+		ch <- d
+	}
 	ch <- descConsulDenied
 }
 
@@ -134,6 +137,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(descLastContact, prometheus.GaugeValue,
 			max(c.now().Sub(last).Seconds(), 0))
+		if p, ok := cs.(ConsulPressure); ok {
+			collectPressure(ch, p)
+		}
 	}
 	if cc := src.Cache; cc != nil {
 		services, instances, watches := cc.Served()

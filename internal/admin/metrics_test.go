@@ -85,7 +85,7 @@ srvbridge_ready 1
 # HELP srvbridge_services_served Services with answers currently held in the cache.
 # TYPE srvbridge_services_served gauge
 srvbridge_services_served 2
-# HELP srvbridge_watches_active Consul blocking-query watches currently running.
+# HELP srvbridge_watches_active Services held: kept fresh by the change feed (memory, not connections).
 # TYPE srvbridge_watches_active gauge
 srvbridge_watches_active 3
 `

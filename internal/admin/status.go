@@ -123,7 +123,7 @@ type serviceRow struct {
 	Name, Datacenter string
 	Served, All      int
 	Updated          string // when srvbridge applied Consul's last change
-	LastUsed         string // the last query for it, or when its watch started
+	LastUsed         string // the last query for it, or when it was held if none since
 	Fallback         string // empty when the healthy instances are served
 	Instances        []instanceRow
 	MoreInstances    int

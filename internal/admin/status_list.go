@@ -45,7 +45,7 @@ type ServiceStatus struct {
 	Fallback string
 	// Updated is when srvbridge applied Consul's last change.
 	Updated time.Time
-	// LastUsed is the last query for the service, or when its watch started.
+	// LastUsed is the last query for the service, or when it was held if none since.
 	LastUsed time.Time
 }
 
