@@ -218,7 +218,7 @@ func (s *Store[C]) releaseLocked(sl *slot[C]) {
 
 // applyService compiles and publishes a new state of sl, unless sl was released.
 func (s *Store[C]) applyService(sl *slot[C], u health.ServiceState) {
-	insts, fb := s.cfg.Policy.choose(u.Instances)
+	insts, fb := s.cfg.Policy.Choose(u.Instances)
 	svc := &Service{
 		Name:       sl.name,
 		Datacenter: sl.dc,

@@ -102,7 +102,7 @@ func (s *Store[C]) executeQuery(dc, name string) {
 		}
 		return
 	default:
-		insts, fb := s.cfg.Policy.choose(r.Instances)
+		insts, fb := s.cfg.Policy.Choose(r.Instances)
 		e.svc = &Service{Name: r.Service, Datacenter: r.Datacenter, Instances: insts, All: r.Instances,
 			Updated: now, Fallback: fb, TTL: r.TTL}
 		if e.svc.Datacenter == "" {
@@ -113,7 +113,7 @@ func (s *Store[C]) executeQuery(dc, name string) {
 			prev = old.compiled
 		}
 		e.compiled = s.compile(prev, e.svc)
-		if e.svc.Empty() && fb != FallbackNoData {
+		if e.svc.Empty() && fb != health.FallbackNoData {
 			e.result = NoService
 		}
 	}

@@ -33,8 +33,9 @@ type Config struct {
 	AwaitTimeout time.Duration
 	// DCRefresh is how often the datacenter list is re-read.
 	DCRefresh time.Duration
-	// Policy chooses what to serve when too few instances are healthy.
-	Policy Policy
+	// Policy chooses what to serve when too few instances are healthy; its
+	// OnlyPassing half was applied by the Source already.
+	Policy health.Policy
 	// MaxQueries bounds the prepared-query results kept; QueryTTL is how long one
 	// is kept when the query sets no DNS TTL of its own.
 	MaxQueries int
@@ -242,7 +243,7 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 	if e == nil {
 		return zero, Miss
 	}
-	if e.svc.Empty() && e.svc.Fallback != FallbackNoData {
+	if e.svc.Empty() && e.svc.Fallback != health.FallbackNoData {
 		return zero, NoService
 	}
 	return e.compiled, Hit

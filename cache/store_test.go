@@ -200,8 +200,8 @@ func TestNoHealthyPolicy(t *testing.T) {
 	a := consultest.Start(t)
 	register(t, a, "web", 4)
 	stores := map[string]*Store[[]string]{}
-	for name, p := range map[string]Policy{
-		"nxdomain": {}, "nodata": {NoHealthy: "nodata"}, "all": {NoHealthy: "all"}, "panic50": {PanicPercent: 50},
+	for name, p := range map[string]health.Policy{
+		"nxdomain": {}, "nodata": {NoHealthy: health.NoHealthyNoData}, "all": {NoHealthy: health.NoHealthyAll}, "panic50": {PanicPercent: 50},
 	} {
 		stores[name], _ = startStore(t, a, Config{Policy: p})
 	}

@@ -565,7 +565,7 @@ func (w *Watcher) fetchService(ctx context.Context, dc, name string, denied *str
 	if w.gate != nil {
 		w.gate.ok()
 	}
-	return ServiceState{Service: name, Datacenter: dc, Instances: instancesFrom(entriesOf(slim), w.cfg.OnlyPassing),
+	return ServiceState{Service: name, Datacenter: dc, Instances: instancesFrom(entriesOf(slim), w.cfg.Policy.OnlyPassing),
 		Index: meta.LastIndex}, nil
 }
 

@@ -51,7 +51,7 @@ func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResul
 		entries[i] = &resp.Nodes[i]
 	}
 	r := QueryResult{ServiceState: ServiceState{Service: resp.Service, Datacenter: resp.Datacenter,
-		Instances: instancesFrom(entries, w.cfg.OnlyPassing)}}
+		Instances: instancesFrom(entries, w.cfg.Policy.OnlyPassing)}}
 	if resp.DNS.TTL != "" {
 		if d, err := time.ParseDuration(resp.DNS.TTL); err == nil && d > 0 {
 			r.TTL = d

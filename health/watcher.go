@@ -33,8 +33,9 @@ type Config struct {
 	// Client sends the ACL token, if any, in the X-Consul-Token header (api.Config.Token):
 	// never as a ?token= parameter, which would end up in error strings.
 	Client *api.Client
-	// OnlyPassing makes warning count as Critical too, like Consul's dns_config.only_passing.
-	OnlyPassing bool
+	// Policy is the answer policy; the watcher applies its OnlyPassing half when it
+	// classifies instances, the cache the rest (Policy.Choose).
+	Policy Policy
 	// WaitTime bounds each blocking request; 0 means DefaultWaitTime. Consul caps it
 	// at 10 minutes.
 	WaitTime time.Duration

@@ -126,7 +126,7 @@ func only(u ServiceState, id string) (Instance, error) {
 }
 
 func testWatcher(a *consultest.Agent, onlyPassing bool) *Watcher {
-	return NewWatcher(Config{Client: a.Client, OnlyPassing: onlyPassing, AllowStale: true, WaitTime: 5 * time.Second})
+	return NewWatcher(Config{Client: a.Client, Policy: Policy{OnlyPassing: onlyPassing}, AllowStale: true, WaitTime: 5 * time.Second})
 }
 
 func TestWatchServiceHealth(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 
 	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
@@ -122,7 +123,7 @@ func (s *Server) fromAnswers(q *query, p *parsed, a *Answers, res cache.Result, 
 	if v.truncated {
 		st.truncated.Add(1)
 	}
-	if fb := a.svc.Fallback; fb != cache.NoFallback {
+	if fb := a.svc.Fallback; fb != health.NoFallback {
 		st.fallback[fb].Add(1)
 	}
 	return s.count(st, q.QType, fromTemplate(out, v.pick(), q))

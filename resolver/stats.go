@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
 	"github.com/srvbridge/srvbridge/resolver/wire"
 )
@@ -38,7 +38,7 @@ type shard struct {
 	compiles  atomic.Uint64
 	slow      atomic.Uint64
 	overload  atomic.Uint64
-	fallback  [4]atomic.Uint64 // by cache.Fallback
+	fallback  [4]atomic.Uint64 // by health.Fallback
 
 	refusedRecursion atomic.Uint64
 	searchNX         atomic.Uint64
@@ -131,7 +131,7 @@ func (s *Stats) Overloaded() uint64 {
 
 // EachFallback calls f with how many answers each no-healthy policy produced.
 func (s *Stats) EachFallback(f func(policy string, n uint64)) {
-	for fb := cache.FallbackNoData; fb <= cache.FallbackPanic; fb++ {
+	for fb := health.FallbackNoData; fb <= health.FallbackPanic; fb++ {
 		f(fb.String(), s.sum(func(sh *shard) *atomic.Uint64 { return &sh.fallback[fb] }))
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/internal/admin"
 	"github.com/srvbridge/srvbridge/resolver"
 )
@@ -26,7 +27,6 @@ type Config struct {
 	// ServiceTTL and NegativeTTL are in seconds, as they go on the wire.
 	ServiceTTL      uint32
 	NegativeTTL     uint32
-	OnlyPassing     bool
 	Prefetch        bool
 	MaxServices     int
 	ConsulMaxConns  int
@@ -57,10 +57,10 @@ type Config struct {
 	SearchSuffixes []string
 	MaxUDPSize     uint16
 	UDPSockets     int
-	NoHealthy      string
-	PanicThreshold int
-	MaxStale       time.Duration
-	StateFile      string
+	// Policy is the answer policy: --only-passing, --no-healthy, --panic-threshold.
+	Policy    health.Policy
+	MaxStale  time.Duration
+	StateFile string
 
 	// settings are the effective values of every flag, for LogValue.
 	settings []setting
@@ -195,7 +195,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.Domain, err = parseDomain(raw["domain"]); return err },
 		func() error { c.ServiceTTL, err = parseTTL(raw["service-ttl"]); return err },
 		func() error { c.NegativeTTL, err = parseTTL(raw["negative-ttl"]); return err },
-		func() error { c.OnlyPassing, err = parseBool(raw["only-passing"]); return err },
+		func() error { c.Policy.OnlyPassing, err = parseBool(raw["only-passing"]); return err },
 		func() error { c.Prefetch, err = parseBool(raw["prefetch"]); return err },
 		func() error { c.MaxServices, err = parsePositiveInt(raw["max-services"]); return err },
 		func() error { c.ConsulMaxConns, err = parsePositiveInt(raw["consul-max-conns"]); return err },

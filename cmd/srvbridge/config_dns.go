@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver"
 )
 
@@ -65,17 +65,12 @@ func parseAnswerSettings(c *Config, raw map[string]*rawFlag) error {
 		return raw["udp-sockets"].errorf("at most 1024")
 	}
 	r = raw["no-healthy"]
-	c.NoHealthy = strings.ToLower(strings.TrimSpace(r.value))
-	r = raw["panic-threshold"]
-	if c.PanicThreshold, err = strconv.Atoi(strings.TrimSpace(r.value)); err != nil {
-		return r.errorf("want a whole percentage from 0 to 100")
+	if c.Policy.NoHealthy, err = health.ParseNoHealthy(r.value); err != nil {
+		return r.errorf("want nxdomain, nodata or all")
 	}
-	p := cache.Policy{NoHealthy: c.NoHealthy, PanicPercent: c.PanicThreshold}
-	if err := p.Validate(); err != nil {
-		if p.PanicPercent < 0 || p.PanicPercent > 100 {
-			return r.errorf("want a whole percentage from 0 to 100")
-		}
-		return raw["no-healthy"].errorf("want nxdomain, nodata or all")
+	r = raw["panic-threshold"]
+	if c.Policy.PanicPercent, err = strconv.Atoi(strings.TrimSpace(r.value)); err != nil || c.Policy.Validate() != nil {
+		return r.errorf("want a whole percentage from 0 to 100")
 	}
 	if c.MaxStale, err = parseSeconds(raw["max-stale"]); err != nil {
 		return err

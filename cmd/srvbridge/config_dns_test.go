@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/srvbridge/srvbridge/health"
 )
 
 func TestParseAnswerSettings(t *testing.T) {
@@ -17,8 +19,8 @@ func TestParseAnswerSettings(t *testing.T) {
 	if c.ServiceTTLs.For("web", 5) != 10 || c.ServiceTTLs.For("api-x", 5) != 3 || c.ServiceTTLs.For("other", 5) != 5 {
 		t.Errorf("service TTLs not applied: %+v", c.ServiceTTLs)
 	}
-	if c.AltDomain != "consul.example." || c.MaxUDPSize != 4096 || c.UDPSockets != 3 || c.NoHealthy != "all" ||
-		c.PanicThreshold != 40 || c.MaxStale != 10*time.Minute || c.StateFile != "/var/lib/srvbridge/state.json" {
+	if c.AltDomain != "consul.example." || c.MaxUDPSize != 4096 || c.UDPSockets != 3 || c.Policy.NoHealthy != health.NoHealthyAll ||
+		c.Policy.PanicPercent != 40 || c.MaxStale != 10*time.Minute || c.StateFile != "/var/lib/srvbridge/state.json" {
 		t.Errorf("parsed %+v", c)
 	}
 

@@ -46,7 +46,6 @@ func defaultConfig() Config {
 		ForwardStale:      time.Hour,
 
 		MaxUDPSize: 1232,
-		NoHealthy:  "nxdomain",
 	}
 }
 
@@ -69,7 +68,7 @@ func TestParseConfigValues(t *testing.T) {
 		}, env(), func(c *Config) {
 			c.DNSAddr, c.HTTPAddr, c.ConsulAddr = "[::1]:53", ":0", "https://consul.example:8501"
 			c.Domain, c.ServiceTTL, c.NegativeTTL = "service.example.com.", 30, 0
-			c.OnlyPassing, c.Prefetch, c.MaxServices = true, true, 7
+			c.Policy.OnlyPassing, c.Prefetch, c.MaxServices = true, true, 7
 			c.IdleTimeout, c.AwaitTimeout, c.ShutdownTimeout = 90*time.Second, 250*time.Millisecond, time.Minute
 			c.LogLevel, c.LogFormat = slog.LevelDebug, "json"
 		}},

@@ -49,11 +49,11 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	logger.Info("admin http listening", "addr", adminSrv.Addr())
 
 	watcher := health.NewWatcher(health.Config{
-		Client:      client,
-		OnlyPassing: cfg.OnlyPassing,
-		AllowStale:  true, // WaitTime and MinInterval: health's defaults
-		MaxConns:    cfg.ConsulMaxConns,
-		Logger:      logger.With("component", "health"),
+		Client:     client,
+		Policy:     cfg.Policy,
+		AllowStale: true, // WaitTime and MinInterval: health's defaults
+		MaxConns:   cfg.ConsulMaxConns,
+		Logger:     logger.With("component", "health"),
 	})
 	consul := healthStats{s: watcher.Stats(), w: watcher, conns: &conns}
 	coll.SetSources(admin.Sources{Consul: consul, ACL: watcherACL{watcher}, Ready: ready.Ready})
@@ -114,7 +114,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		MaxServices:  cfg.MaxServices,
 		IdleTimeout:  cfg.IdleTimeout,
 		AwaitTimeout: cfg.AwaitTimeout,
-		Policy:       cache.Policy{NoHealthy: cfg.NoHealthy, PanicPercent: cfg.PanicThreshold},
+		Policy:       cfg.Policy,
 		MaxStale:     cfg.MaxStale,
 		Outage:       watcher.Stats().Outage,
 		StateFile:    cfg.StateFile,

@@ -145,7 +145,7 @@ func serviceStatusOf(ss cache.ServiceStatus, most int) admin.ServiceStatus {
 		Served: len(svc.Instances), Listed: len(svc.All),
 		Updated: svc.Updated, LastUsed: ss.LastUsed,
 	}
-	if svc.Fallback != cache.NoFallback {
+	if svc.Fallback != health.NoFallback {
 		out.Fallback = svc.Fallback.String()
 	}
 	all := svc.All

@@ -34,7 +34,7 @@ func TestStoreListing(t *testing.T) {
 		{Name: "web", Datacenter: "dc1", LastUsed: at.Add(time.Second),
 			Service: &cache.Service{Instances: []health.Instance{web1}, All: []health.Instance{web1, web1n3, web2}, Updated: at}},
 		{Name: "api", Datacenter: "dc2", LastUsed: at,
-			Service: &cache.Service{Instances: []health.Instance{api}, All: []health.Instance{api}, Fallback: cache.FallbackAll, Updated: at}},
+			Service: &cache.Service{Instances: []health.Instance{api}, All: []health.Instance{api}, Fallback: health.FallbackAll, Updated: at}},
 	}}}
 
 	got := storeListing{f}.Services(admin.ServiceQuery{Contains: "W", Limit: 7, Instances: 2})
