@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -26,6 +27,7 @@ type fakeSource struct {
 	holds    []string
 	releases []string
 	queries  map[string]health.QueryResult
+	queryErr error // when set, every execution fails with it
 	executed int
 }
 
@@ -88,6 +90,9 @@ func (f *fakeSource) ExecuteQuery(_ context.Context, dc, name string) (health.Qu
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.executed++
+	if f.queryErr != nil {
+		return health.QueryResult{}, f.queryErr
+	}
 	r, ok := f.queries[name]
 	if !ok {
 		return health.QueryResult{}, fmt.Errorf("execute %s: %w", name, health.ErrNoQuery)
@@ -258,5 +263,87 @@ func TestFakeLookupAllocatesNothing(t *testing.T) {
 	name := []byte("web")
 	if n := testing.AllocsPerRun(1000, func() { s.Lookup(nil, name) }); n != 0 {
 		t.Errorf("Lookup allocates %v times", n)
+	}
+}
+
+// queryAt answers q once the store serves a result for it, as the resolver does: the
+// lookup, then the slow path on a Miss.
+func queryAt(s *Store[[]string]) ([]string, Result) {
+	if got, r := s.LookupQuery([]byte("dc1"), []byte("q")); r != Miss {
+		return got, r
+	}
+	return s.AwaitQuery(context.Background(), "dc1", "q")
+}
+
+func (f *fakeSource) executions() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.executed
+}
+
+// TestFakeQueryFollowsItsService: a change the feed delivers for the service a
+// prepared query names executes the query again at once, whatever its TTL.
+func TestFakeQueryFollowsItsService(t *testing.T) {
+	f := newFake("web")
+	f.queries["q"] = health.QueryResult{ServiceState: health.ServiceState{Service: "web", Datacenter: "dc1",
+		Instances: []health.Instance{{ID: "w", Address: "127.0.6.1", Port: 80}}}, TTL: time.Hour}
+	s := startFake(t, f, Config{})
+	if got, r := queryAt(s); r != Hit || len(got) != 1 {
+		t.Fatalf("q: %v %v", r, got)
+	}
+	if n := s.Stats().Watches(); n != 1 {
+		t.Fatalf("%d services held after the query, want 1 (web, which it names)", n)
+	}
+	base := f.executions() // the first execution, and any its hold's first state caused
+	f.mu.Lock()
+	f.queries["q"] = health.QueryResult{ServiceState: health.ServiceState{Service: "web", Datacenter: "dc1",
+		Instances: []health.Instance{{ID: "w", Address: "127.0.6.1", Port: 80}, {ID: "v", Address: "127.0.6.2", Port: 80}}}, TTL: time.Hour}
+	f.mu.Unlock()
+	f.deliver("web") // the feed saw web change
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got, r := s.LookupQuery([]byte("dc1"), []byte("q"))
+		if r == Hit && len(got) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("q still %v %v after web changed; %d executions (had %d)", r, got, f.executions(), base)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFakeQueryNeverOlderThanTTL: past its TTL a result is not served as it is: the
+// query is executed again first, and the old result comes back only when that fails.
+func TestFakeQueryNeverOlderThanTTL(t *testing.T) {
+	f := newFake() // the query names no followed service: only time refreshes it
+	f.queries["q"] = health.QueryResult{ServiceState: health.ServiceState{Service: "gone", Datacenter: "dc1",
+		Instances: []health.Instance{{ID: "w", Address: "127.0.6.1", Port: 80}}}, TTL: time.Hour}
+	s := startFake(t, f, Config{})
+	if _, r := queryAt(s); r != Hit {
+		t.Fatalf("q: %v", r)
+	}
+	expire := func() {
+		e := (*s.q.m.Load())["dc1"]["q"]
+		e.expires.Store(coarseNow.Load() - 1) // as if idle past its TTL
+	}
+	expire()
+	if _, r := s.LookupQuery([]byte("dc1"), []byte("q")); r != Miss {
+		t.Fatalf("expired result: %v, want Miss (the slow path executes it again)", r)
+	}
+	f.mu.Lock()
+	f.queries["q"] = health.QueryResult{ServiceState: health.ServiceState{Service: "gone", Datacenter: "dc1",
+		Instances: []health.Instance{{ID: "v", Address: "127.0.6.2", Port: 80}}}, TTL: time.Hour}
+	f.mu.Unlock()
+	if got, r := queryAt(s); r != Hit || len(got) != 1 || got[0] != "127.0.6.2" {
+		t.Fatalf("after expiry: %v %v, want the new result", r, got)
+	}
+	// Consul fails: the expired result is served (stale if error), not SERVFAIL.
+	expire()
+	f.mu.Lock()
+	f.queryErr = errors.New("connection refused")
+	f.mu.Unlock()
+	if got, r := queryAt(s); r != Hit || len(got) != 1 || got[0] != "127.0.6.2" {
+		t.Fatalf("Consul down: %v %v, want the last result", r, got)
 	}
 }

@@ -129,6 +129,7 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 	}
 	if sl := v.services[strings.ToLower(st.Service)]; sl != nil {
 		d.s.applyService(sl, st)
+		d.s.serviceChanged(sl)
 	}
 }
 
