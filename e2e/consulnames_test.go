@@ -49,6 +49,8 @@ func answerKeys(r *dns.Msg) []string {
 			out = append(out, "A "+rr.A.String())
 		case *dns.AAAA:
 			out = append(out, "AAAA "+rr.AAAA.String())
+		case *dns.CNAME:
+			out = append(out, "CNAME "+rr.Target)
 		default:
 			out = append(out, rr.String())
 		}
@@ -88,6 +90,19 @@ func TestNameFormsAsConsul(t *testing.T) {
 			r := asConsul(t, a, b, name, dns.TypeSRV)
 			if got := bridgetest.Targets(r); !slices.Equal(got, []string{t1, t2, t3}) {
 				t.Errorf("%s: targets %v, want each endpoint once", name, got)
+			}
+		}
+	})
+	t.Run("host name address", func(t *testing.T) {
+		// An external service whose address is a host name: Consul answers A, AAAA
+		// and ANY with a CNAME to it, and SRV with the host as the target.
+		a.RegisterExternal(t, "ext-node", "127.0.0.60", &api.AgentService{ID: "ext-1", Service: "ext",
+			Address: "db.example.com", Port: 5432})
+		waitFor(t, b, "ext.service.consul", dns.TypeA, func(r *dns.Msg) bool { return len(r.Answer) > 0 })
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeANY, dns.TypeSRV} {
+			r := asConsul(t, a, b, "ext.service.consul.", qtype)
+			if qtype != dns.TypeSRV && (len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeCNAME) {
+				t.Errorf("ext %s: want one CNAME:\n%s", dns.TypeToString[qtype], bridgetest.Summary(r))
 			}
 		}
 	})

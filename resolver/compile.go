@@ -126,9 +126,24 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 		}
 	case wire.TypeA, wire.TypeAAAA, wire.TypeANY:
 		seen := make(map[netip.Addr]bool, len(insts))
+		var aliased map[string]bool
 		for _, in := range insts {
 			ip, err := netip.ParseAddr(in.Address)
-			if err != nil || seen[ip.Unmap()] {
+			if err != nil {
+				// A host name as the address (an external service, e.g. from
+				// consul-esm): Consul answers a CNAME to it, whatever the type.
+				host, herr := wire.Domain(in.Address)
+				if herr != nil || aliased[host] {
+					continue
+				}
+				if aliased == nil {
+					aliased = map[string]bool{}
+				}
+				aliased[host] = true
+				r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeCNAME, Name: name, TTL: ttl, Target: host})
+				continue
+			}
+			if seen[ip.Unmap()] {
 				continue
 			}
 			ip = ip.Unmap()
@@ -180,7 +195,9 @@ func (c *Compiler) distinctEndpoints(insts []health.Instance, dc, zoneName strin
 func (c *Compiler) target(in *health.Instance, dc, zoneName string) (string, netip.Addr) {
 	ip, err := netip.ParseAddr(in.Address)
 	if err != nil {
-		return strings.TrimSuffix(in.Address, ".") + ".", netip.Addr{}
+		// Lower case, so that one host written two ways is one endpoint and one
+		// record (names compare without case).
+		return strings.ToLower(strings.TrimSuffix(in.Address, ".")) + ".", netip.Addr{}
 	}
 	ip = ip.Unmap()
 	if !in.OwnAddress {

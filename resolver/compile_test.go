@@ -99,3 +99,33 @@ func TestMetaTXT(t *testing.T) {
 		}
 	}
 }
+
+// TestHostNameAddressAnswersCNAME: a service registered with a host name as its
+// address (an external service) answers A, AAAA and ANY with a CNAME to that host,
+// once per host, as Consul does; SRV keeps the host name as the target.
+func TestHostNameAddressAnswersCNAME(t *testing.T) {
+	svc := &cache.Service{Name: "ext", Datacenter: "dc1", Instances: []health.Instance{
+		{ID: "a", Node: "n1", Address: "db.example.com", OwnAddress: true, Port: 5432, Weight: 1},
+		{ID: "b", Node: "n2", Address: "DB.example.com.", OwnAddress: true, Port: 5432, Weight: 1}, // the same host
+		{ID: "c", Node: "n3", Address: "10.0.0.7", OwnAddress: true, Port: 5432, Weight: 1},
+	}}
+	for _, qt := range []uint16{wire.TypeA, wire.TypeAAAA, wire.TypeANY} {
+		m := compiled(t, svc, "ext.service.consul.", qt, wire.MaxMsgLen)[0]
+		var cnames []string
+		for _, rr := range m.Answer {
+			if c, ok := rr.(*dns.CNAME); ok {
+				cnames = append(cnames, c.Target)
+			}
+		}
+		if len(cnames) != 1 || cnames[0] != "db.example.com." {
+			t.Errorf("%s: CNAMEs %q, want one to db.example.com.:\n%v", dns.TypeToString[qt], cnames, m)
+		}
+		if m.Rcode != dns.RcodeSuccess {
+			t.Errorf("%s: %s", dns.TypeToString[qt], dns.RcodeToString[m.Rcode])
+		}
+	}
+	if m := compiled(t, svc, "ext.service.consul.", wire.TypeSRV, wire.MaxMsgLen)[0]; len(m.Answer) != 2 ||
+		m.Answer[0].(*dns.SRV).Target != "db.example.com." {
+		t.Errorf("SRV:\n%v", m)
+	}
+}
