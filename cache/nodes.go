@@ -28,7 +28,7 @@ func (s *Store[C]) applyNodes(dc string, n health.Nodes) {
 	old := s.snap.Load()
 	view := &dcView[C]{name: dc, nodes: nodes, nodeAddrs: addrs, nodesRead: true}
 	if v := old.dcs[dc]; v != nil {
-		view.services, view.servicesRead = v.services, v.servicesRead
+		view.services, view.servicesRead, view.mesh = v.services, v.servicesRead, v.mesh
 	}
 	s.install(old, view)
 	s.changes.Add(1)

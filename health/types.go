@@ -55,6 +55,8 @@ type ServiceState struct {
 	Instances  []Instance
 	// Index is Consul's X-Consul-Index for the answer, for diagnostics.
 	Index uint64
+	// sources are the services a mesh entry's instances belong to (mesh.go).
+	sources []string
 }
 
 // Catalog is the set of service names registered in one datacenter, with their tags.

@@ -72,7 +72,7 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeRefused))
 	}
 	switch p.kind {
-	case kindService:
+	case kindService, kindConnect, kindIngress:
 		return s.service(q, &p, out, tcp, st)
 	case kindAddr:
 		return s.addr(q, &p, out, st)
@@ -91,7 +91,7 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 }
 
 func (s *Server) service(q *query, p *parsed, out []byte, tcp bool, st *shard) ([]byte, outcome) {
-	a, res := s.store.Lookup(p.dc, p.svc)
+	a, res := s.store.LookupEntry(p.kind.entry(), p.dc, p.svc)
 	return s.fromAnswers(q, p, a, res, out, tcp, st)
 }
 

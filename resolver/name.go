@@ -3,6 +3,7 @@ package resolver
 import (
 	"bytes"
 
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
@@ -17,7 +18,20 @@ const (
 	kindAddr
 	kindNode
 	kindQuery
+	kindConnect // <svc>.connect: the service's Connect-capable instances
+	kindIngress // <svc>.ingress: the ingress gateways that expose the service
 )
+
+// entry is the cache entry a service-like kind is answered from.
+func (k kind) entry() health.Entry {
+	switch k {
+	case kindConnect:
+		return health.EntryConnect
+	case kindIngress:
+		return health.EntryIngress
+	}
+	return health.EntryService
+}
 
 // zone is a domain srvbridge is authoritative for: the Consul domain and, optionally,
 // an alternative one.
@@ -45,6 +59,8 @@ var (
 	lblNode    = []byte("node")
 	lblAddr    = []byte("addr")
 	lblQuery   = []byte("query")
+	lblConnect = []byte("connect")
+	lblIngress = []byte("ingress")
 	lblDC      = []byte("dc")
 	lblNS      = []byte("ns")
 	lblAP      = []byte("ap")
@@ -99,6 +115,10 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 			k, parts, suffix = kindAddr, i, i+1
 		case bytes.Equal(l, lblQuery):
 			k, parts, suffix = kindQuery, i, i+1
+		case bytes.Equal(l, lblConnect):
+			k, parts, suffix = kindConnect, i, i+1
+		case bytes.Equal(l, lblIngress):
+			k, parts, suffix = kindIngress, i, i+1
 		case qtype == wire.TypeSRV && l[0] == '_':
 			// "_web._tcp.consul": "service" left out, this label is a part.
 			k, parts, suffix = kindService, i+1, i+1
@@ -151,6 +171,10 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 		if len(p.svc) == 0 {
 			return p
 		}
+	case kindConnect, kindIngress:
+		// As in Consul, the last label before the kind names the service and any
+		// before it are ignored: these forms take no tag.
+		p.svc = at(parts - 1)
 	case kindAddr:
 		if parts != 1 {
 			return p

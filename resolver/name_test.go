@@ -53,6 +53,16 @@ func TestParseName(t *testing.T) {
 		{"web.service.default.ns.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
 		{"web.service.default.ns.dc2.consul.", wire.TypeA, kindInvalid, "", "", "", 27},
 		{"web.service.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 23},
+		{"web.connect.consul.", wire.TypeSRV, kindConnect, "web", "", "", 12},
+		{"web.connect.dc2.consul.", wire.TypeA, kindConnect, "web", "", "dc2", 16},
+		{"web.connect.default.ns.dc2.dc.consul.", wire.TypeA, kindConnect, "web", "", "dc2", 30},
+		{"v1.web.connect.consul.", wire.TypeSRV, kindConnect, "web", "", "", 15}, // no tags: ignored, as Consul
+		{"_web._tcp.connect.consul.", wire.TypeSRV, kindConnect, "_tcp", "", "", 18},
+		{"web.connect.other.ns.consul.", wire.TypeSRV, kindInvalid, "", "", "", 21},
+		{"connect.consul.", wire.TypeSRV, kindInvalid, "", "", "", 8},
+		{"web.ingress.consul.", wire.TypeSRV, kindIngress, "web", "", "", 12},
+		{"x.y.web.ingress.dc1.consul.", wire.TypeA, kindIngress, "web", "", "dc1", 20},
+		{"web.ingress.service.consul.", wire.TypeA, kindService, "ingress", "web", "", 20}, // the rightmost kind label wins
 		{"_pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 15},
 		{"_pq._udp.query.dc1.consul.", wire.TypeA, kindQuery, "pq", "", "dc1", 19},
 		{"_my.pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "my.pq", "", "", 18},
@@ -94,6 +104,8 @@ func TestParseNameAllocatesNothing(t *testing.T) {
 		{"_pq._tcp.query.dc1.consul.", kindQuery},
 		{"web.service.default.ns.default.ap.dc1.dc.consul.", kindService},
 		{"web.service.other.ns.consul.", kindInvalid},
+		{"v1.web.connect.dc1.consul.", kindConnect},
+		{"web.ingress.default.ns.dc1.dc.consul.", kindIngress},
 	} {
 		name := []byte(tc.name)
 		allocs := testing.AllocsPerRun(100, func() {
