@@ -235,6 +235,16 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 // LookupEntry is Lookup of one entry of a service: the service itself, or its
 // connect or ingress entry. A mesh entry of a listed service not held yet is a Miss.
 func (s *Store[C]) LookupEntry(kind health.Entry, dc, name []byte) (C, Result) {
+	return s.lookup(kind, dc, name, false)
+}
+
+// LookupAny is LookupEntry that returns a fetched entry even when it has no instance
+// to serve: a virtual IP belongs to the service whatever the health of its instances.
+func (s *Store[C]) LookupAny(kind health.Entry, dc, name []byte) (C, Result) {
+	return s.lookup(kind, dc, name, true)
+}
+
+func (s *Store[C]) lookup(kind health.Entry, dc, name []byte, evenEmpty bool) (C, Result) {
 	var zero C
 	v, res := s.snap.Load().view(dc, false)
 	if v == nil {
@@ -257,7 +267,7 @@ func (s *Store[C]) LookupEntry(kind health.Entry, dc, name []byte) (C, Result) {
 	if e == nil {
 		return zero, Miss
 	}
-	if e.svc.Empty() && e.svc.Fallback != health.FallbackNoData {
+	if !evenEmpty && e.svc.Empty() && e.svc.Fallback != health.FallbackNoData {
 		return zero, NoService
 	}
 	return e.compiled, Hit

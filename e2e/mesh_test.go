@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
@@ -27,6 +28,7 @@ func meshCatalog(t *testing.T, a *consultest.Agent) {
 	}
 	a.RegisterService(t, api.AgentServiceRegistration{Name: "api", ID: "api-1", Address: "127.0.0.31", Port: 9090,
 		Connect: &api.AgentServiceConnect{Native: true}})
+	a.RegisterService(t, api.AgentServiceRegistration{Name: "plain", ID: "plain-1", Address: "127.0.0.51", Port: 80})
 	a.RegisterService(t, api.AgentServiceRegistration{Kind: api.ServiceKindIngressGateway, Name: "edge", ID: "edge-1",
 		Address: "127.0.0.41", Port: 8443,
 		Check: &api.AgentServiceCheck{CheckID: "service:edge-1", TTL: "10m", Status: api.HealthPassing}})
@@ -65,6 +67,28 @@ func TestMeshFormsAsConsul(t *testing.T) {
 			t.Errorf("web.ingress targets %v, want %s", got, gw)
 		}
 		compare()
+	})
+	t.Run("virtual", func(t *testing.T) {
+		// The virtual IP, from the consul-virtual tagged address of the service's
+		// Connect instances: a sidecar's for web, the native app's own for api.
+		// Consul answers it as an A record whatever the type asked; srvbridge only
+		// to A and ANY (docs/dns.md, deliberate differences).
+		for _, name := range []string{"web.virtual.consul.", "WEB.Virtual.consul.", "api.virtual.consul.", "x.api.virtual.consul.",
+			"plain.virtual.consul.", "nope.virtual.consul.", "web.virtual.peer1.consul.", "web.virtual.dc1.consul."} {
+			for _, qtype := range []uint16{dns.TypeA, dns.TypeANY} {
+				asConsul(t, a, b, name, qtype)
+			}
+			for _, qtype := range []uint16{dns.TypeAAAA, dns.TypeSRV, dns.TypeTXT} {
+				r := b.Query(t, name, qtype)
+				if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 0 || len(r.Ns) != 1 {
+					t.Errorf("%s %s: want NODATA with the SOA:\n%s", name, dns.TypeToString[qtype], bridgetest.Summary(r))
+				}
+			}
+		}
+		r := b.Query(t, "web.virtual.consul.", dns.TypeA)
+		if len(r.Answer) != 1 || !strings.HasPrefix(r.Answer[0].(*dns.A).A.String(), "240.") {
+			t.Errorf("web.virtual: want one A record in 240.0.0.0/4:\n%s", bridgetest.Summary(r))
+		}
 	})
 	t.Run("sidecar critical", func(t *testing.T) {
 		// A check of the sidecar, not of web: the connect entry must follow it.

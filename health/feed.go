@@ -601,6 +601,11 @@ type serviceEntry struct {
 		Port        int
 		Tags        []string
 		Weights     api.AgentWeights
+		// Only the virtual IP of a Connect instance (mesh.go): a struct, not a
+		// map, so the other tagged addresses cost no allocation.
+		TaggedAddresses struct {
+			Virtual struct{ Address string } `json:"consul-virtual"`
+		}
 	}
 	Checks []struct {
 		CheckID, Status string
@@ -621,6 +626,9 @@ func entriesOf(slim []serviceEntry) []*api.ServiceEntry {
 			Service: &api.AgentService{ID: e.Service.ID, Address: e.Service.Address, Port: e.Service.Port,
 				Tags: e.Service.Tags, Weights: e.Service.Weights},
 			Checks: checks,
+		}
+		if v := e.Service.TaggedAddresses.Virtual.Address; v != "" {
+			out[i].Service.TaggedAddresses = map[string]api.ServiceAddress{virtualTag: {Address: v}}
 		}
 	}
 	return out

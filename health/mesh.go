@@ -18,6 +18,11 @@ const (
 	numEntries
 )
 
+// virtualTag is the tagged address under which Consul 1.16 lists the virtual IP of
+// the service a Connect instance (sidecar proxy or native app) belongs to. It is the
+// only place the HTTP API shows it.
+const virtualTag = "consul-virtual"
+
 var entryPrefix = [numEntries]string{"", "connect ", "ingress "}
 var entryPath = [numEntries]string{"/v1/health/service/", "/v1/health/connect/", "/v1/health/ingress/"}
 

@@ -49,6 +49,13 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 			a.tags[strings.ToLower(t)] = struct{}{}
 		}
 	}
+	// The virtual IP is the service's, whatever the health of the instance that
+	// shows it: every instance, healthy or not.
+	for _, in := range svc.All {
+		if ip, err := netip.ParseAddr(in.Virtual); err == nil && ip.Is4() && !a.vipOK {
+			a.vip, a.vipOK = ip.As4(), true
+		}
+	}
 	m := memo{}
 	if prev != nil {
 		for name, vs := range *prev.memo.Load() {

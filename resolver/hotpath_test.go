@@ -83,6 +83,8 @@ var hotQueries = []struct {
 	{"web.service.other.ns.consul.", dns.TypeSRV, false, dns.RcodeNameError},
 	{"web.connect.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
 	{"web.connect.dc1.consul.", dns.TypeA, true, dns.RcodeSuccess},
+	{"web.virtual.consul.", dns.TypeA, false, dns.RcodeSuccess},
+	{"web.virtual.consul.", dns.TypeAAAA, true, dns.RcodeSuccess}, // NODATA
 	{"example.com.", dns.TypeA, false, dns.RcodeRefused},
 }
 
