@@ -562,14 +562,15 @@ func (w *Watcher) fetchService(ctx context.Context, dc, name string, denied *str
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
 	var slim []serviceEntry
 	e, svc := SplitHeld(name)
-	meta, err := w.cfg.Client.Raw().Query(entryPath[e]+svc, &slim, q)
+	endpoint := entryPath[e] + svc
+	meta, err := w.cfg.Client.Raw().Query(endpoint, &slim, q)
 	if err == nil {
 		err = emptied(KindService, len(slim), meta, false)
 	}
 	if err != nil && ctx.Err() != nil {
 		return ServiceState{}, ctx.Err()
 	}
-	err = w.stats.acl.observe(w.log, KindService, endpointOf(KindService)+"/"+name, err, denied)
+	err = w.stats.acl.observe(w.log, KindService, endpoint, err, denied)
 	if err != nil {
 		w.stats.failed(KindService, err)
 		if throttled(err) {
