@@ -98,6 +98,18 @@ func TestMeshFormsAsConsul(t *testing.T) {
 		a.SetTTL(t, "service:web-2-sidecar-proxy", "pass")
 		waitFor(t, b, "web.connect.consul.", dns.TypeSRV, hasTargets(p1, p2))
 	})
+	t.Run("virtual without a healthy sidecar", func(t *testing.T) {
+		// The virtual IP is the service's: it stays while no proxy is healthy.
+		a.SetTTL(t, "service:web-1-sidecar-proxy", "fail")
+		a.SetTTL(t, "service:web-2-sidecar-proxy", "fail")
+		waitFor(t, b, "web.connect.consul.", dns.TypeSRV, isRcode(dns.RcodeNameError))
+		if r := asConsul(t, a, b, "web.virtual.consul.", dns.TypeA); len(r.Answer) != 1 {
+			t.Errorf("web.virtual with no healthy sidecar: want its A record:\n%s", bridgetest.Summary(r))
+		}
+		a.SetTTL(t, "service:web-1-sidecar-proxy", "pass")
+		a.SetTTL(t, "service:web-2-sidecar-proxy", "pass")
+		waitFor(t, b, "web.connect.consul.", dns.TypeSRV, hasTargets(p1, p2))
+	})
 	t.Run("gateway critical", func(t *testing.T) {
 		a.SetTTL(t, "service:edge-1", "fail")
 		waitFor(t, b, "web.ingress.consul.", dns.TypeSRV, isRcode(dns.RcodeNameError))

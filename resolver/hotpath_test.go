@@ -103,7 +103,8 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 				t.Fatalf("%s: outcome %d", hq.name, oc)
 			}
 			var m dns.Msg
-			if err := m.Unpack(reply); err != nil || m.Rcode != hq.rcode || m.Id != q.ID {
+			if err := m.Unpack(reply); err != nil || m.Rcode != hq.rcode || m.Id != q.ID ||
+				(hq.name == "web.virtual.consul." && hq.qtype == dns.TypeA && len(m.Answer) != 1) {
 				t.Fatalf("%s: bad reply (%v):\n%v", hq.name, err, &m)
 			}
 		}
