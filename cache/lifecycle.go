@@ -15,19 +15,24 @@ import (
 // Await is the slow path after a Miss: it holds what needs holding and waits, up to
 // the configured bound, for the first answer. It never returns Miss unless it timed out.
 func (s *Store[C]) Await(ctx context.Context, dc, name string) (C, Result) {
+	return s.AwaitEntry(ctx, health.EntryService, dc, name)
+}
+
+// AwaitEntry is Await for one entry of a service (LookupEntry).
+func (s *Store[C]) AwaitEntry(ctx context.Context, e health.Entry, dc, name string) (C, Result) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AwaitTimeout)
 	defer cancel()
 	dc, name = strings.ToLower(dc), strings.ToLower(name)
 	for {
-		c, r := s.Lookup([]byte(dc), []byte(name))
+		c, r := s.LookupEntry(e, []byte(dc), []byte(name))
 		if r != Miss {
 			return c, r
 		}
-		wait := s.prepare(dc, name)
+		wait := s.prepare(e, dc, name)
 		if wait == nil {
 			// Nothing left to start or wait for: the datacenter's feed gave up,
 			// or the datacenter list could not be read.
-			return s.Lookup([]byte(dc), []byte(name))
+			return s.LookupEntry(e, []byte(dc), []byte(name))
 		}
 		select {
 		case <-wait:
@@ -39,7 +44,7 @@ func (s *Store[C]) Await(ctx context.Context, dc, name string) (C, Result) {
 
 // prepare holds what a Miss needs and returns what to wait for, or nil when waiting
 // cannot help.
-func (s *Store[C]) prepare(dc, name string) <-chan struct{} {
+func (s *Store[C]) prepare(e health.Entry, dc, name string) <-chan struct{} {
 	if dc == s.local() {
 		dc = ""
 	}
@@ -71,6 +76,9 @@ func (s *Store[C]) prepare(dc, name string) <-chan struct{} {
 	sl := v.services[name]
 	if sl == nil {
 		return closedChan
+	}
+	if e != health.EntryService {
+		sl = s.meshSlotLocked(v, e, name)
 	}
 	if !sl.held {
 		s.holdLocked(sl, true, nil)
@@ -127,7 +135,12 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 	if v == nil {
 		return
 	}
-	if sl := v.services[strings.ToLower(st.Service)]; sl != nil {
+	e, name := health.SplitHeld(st.Service)
+	m := v.services
+	if e != health.EntryService {
+		m = v.mesh[e-1]
+	}
+	if sl := m[strings.ToLower(name)]; sl != nil {
 		d.s.applyService(sl, st)
 		d.s.serviceChanged(sl)
 	}
@@ -163,6 +176,7 @@ func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 	view := &dcView[C]{name: dc, services: svcs, servicesRead: true}
 	if v := old.dcs[dc]; v != nil {
 		view.nodes, view.nodeAddrs, view.nodesRead = v.nodes, v.nodeAddrs, v.nodesRead
+		view.mesh = s.keepMeshLocked(v, svcs)
 	}
 	s.install(old, view)
 	s.changes.Add(1)
@@ -194,7 +208,7 @@ func (s *Store[C]) holdLocked(sl *slot[C], onDemand bool, saved *health.ServiceS
 	if onDemand {
 		s.onDemand.Add(sl, struct{}{})
 	}
-	s.src.Hold(sl.dc, sl.name) // after the saved state, which it must replace
+	s.src.Hold(sl.dc, health.HeldName(sl.kind, sl.name)) // after the saved state, which it must replace
 }
 
 // releaseLocked forgets sl's answers and stops keeping it fresh. s.mu must be held.
@@ -203,7 +217,7 @@ func (s *Store[C]) releaseLocked(sl *slot[C]) {
 		return
 	}
 	sl.held = false
-	s.src.Release(sl.dc, sl.name)
+	s.src.Release(sl.dc, health.HeldName(sl.kind, sl.name))
 	s.stats.watches.Add(-1)
 	s.onDemand.Remove(sl)
 	sl.wmu.Lock()

@@ -28,7 +28,7 @@ func (s *Store[C]) applyNodes(dc string, n health.Nodes) {
 	old := s.snap.Load()
 	view := &dcView[C]{name: dc, nodes: nodes, nodeAddrs: addrs, nodesRead: true}
 	if v := old.dcs[dc]; v != nil {
-		view.services, view.servicesRead = v.services, v.servicesRead
+		view.services, view.servicesRead, view.mesh = v.services, v.servicesRead, v.mesh
 	}
 	s.install(old, view)
 	s.changes.Add(1)
@@ -54,7 +54,7 @@ type ReverseName struct {
 	Service    bool // a service instance's own address, not a node's
 }
 
-// LookupAddr finds the node, or else the served service instance, that has ip, in
+// LookupAddr finds the node, or else the service instance (healthy or not), that has ip, in
 // the local datacenter as Consul does. Nodes are indexed by address; service
 // addresses are searched among the held services only, which bounds the walk.
 func (s *Store[C]) LookupAddr(ip netip.Addr) (ReverseName, bool) {
@@ -70,7 +70,9 @@ func (s *Store[C]) LookupAddr(ip netip.Addr) (ReverseName, bool) {
 		if e == nil {
 			continue
 		}
-		for _, in := range e.svc.Instances {
+		// Every registered instance, healthy or not, as Consul: an address's name
+		// does not change with its health.
+		for _, in := range e.svc.All {
 			if a, err := netip.ParseAddr(in.Address); err == nil && in.OwnAddress && a.Unmap() == ip {
 				return ReverseName{Name: e.svc.Name, Datacenter: v.name, Service: true}, true
 			}

@@ -1,6 +1,8 @@
 package cache
 
 import (
+	"github.com/srvbridge/srvbridge/health"
+
 	"sync"
 	"sync/atomic"
 )
@@ -11,6 +13,7 @@ import (
 type slot[C any] struct {
 	name string // as the catalog spells it
 	dc   string
+	kind health.Entry // the service itself, or its connect or ingress entry
 
 	entry    atomic.Pointer[entry[C]] // nil until the first fetch delivers, and after release
 	lastUsed atomic.Int64             // coarse unix seconds of the last lookup

@@ -125,9 +125,12 @@ type dcView[C any] struct {
 	name         string
 	services     map[string]*slot[C] // lower-case service name → slot
 	servicesRead bool
-	nodes        map[string]*health.Node // lower-case node name → node
-	nodeAddrs    map[netip.Addr]*health.Node
-	nodesRead    bool
+	// mesh holds the connect (0) and ingress (1) entries of listed services, made
+	// on their first query (mesh.go); a new one replaces the view.
+	mesh      [2]map[string]*slot[C]
+	nodes     map[string]*health.Node // lower-case node name → node
+	nodeAddrs map[netip.Addr]*health.Node
+	nodesRead bool
 }
 
 // New returns a store; call Run to start following Consul.
@@ -226,6 +229,22 @@ func (s *Store[C]) local() string { return s.snap.Load().localDC }
 // Lookup is the per-query read: lock-free and allocation-free. dc and name must be
 // lower case; an empty dc means the local one.
 func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
+	return s.LookupEntry(health.EntryService, dc, name)
+}
+
+// LookupEntry is Lookup of one entry of a service: the service itself, or its
+// connect or ingress entry. A mesh entry of a listed service not held yet is a Miss.
+func (s *Store[C]) LookupEntry(kind health.Entry, dc, name []byte) (C, Result) {
+	return s.lookup(kind, dc, name, false)
+}
+
+// LookupAny is LookupEntry that returns a fetched entry even when it has no instance
+// to serve: a virtual IP belongs to the service whatever the health of its instances.
+func (s *Store[C]) LookupAny(kind health.Entry, dc, name []byte) (C, Result) {
+	return s.lookup(kind, dc, name, true)
+}
+
+func (s *Store[C]) lookup(kind health.Entry, dc, name []byte, evenEmpty bool) (C, Result) {
 	var zero C
 	v, res := s.snap.Load().view(dc, false)
 	if v == nil {
@@ -238,12 +257,17 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 	if sl == nil {
 		return zero, NoService
 	}
+	if kind != health.EntryService {
+		if sl = v.mesh[kind-1][string(name)]; sl == nil {
+			return zero, Miss
+		}
+	}
 	sl.touch()
 	e := sl.entry.Load()
 	if e == nil {
 		return zero, Miss
 	}
-	if e.svc.Empty() && e.svc.Fallback != health.FallbackNoData {
+	if !evenEmpty && e.svc.Empty() && e.svc.Fallback != health.FallbackNoData {
 		return zero, NoService
 	}
 	return e.compiled, Hit

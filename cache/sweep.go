@@ -25,7 +25,7 @@ func (s *Store[C]) sweep(now int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, v := range s.snap.Load().dcs {
-		for _, sl := range v.services {
+		for sl := range v.slots() {
 			if !sl.held {
 				continue
 			}

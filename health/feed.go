@@ -62,7 +62,8 @@ type feed struct {
 	holds, changes, sweeps fifo
 	nodeSvcs               map[string]map[string]struct{}
 	nodeAddr               map[string]string
-	checks                 map[checkKey]checkSeen // the non-passing checks of the last answer
+	meshBy                 map[string]map[string]struct{} // service → held mesh entries with instances of it (mesh.go)
+	checks                 map[checkKey]checkSeen         // the non-passing checks of the last answer
 	wake                   chan struct{}
 }
 
@@ -75,6 +76,7 @@ type heldService struct {
 	denied   string   // the cause of its current ACL refusal, "" if none (acl.go)
 	index    uint64   // Consul's index of the last state delivered
 	nodes    []string // nodes of the instances in the last state
+	sources  []string // services of a mesh entry's instances in the last state
 }
 
 type checkKey struct{ node, id string }
@@ -87,7 +89,8 @@ type checkSeen struct {
 
 func newFeed(w *Watcher, dc string) *feed {
 	return &feed{w: w, dc: dc, held: map[string]*heldService{}, nodeSvcs: map[string]map[string]struct{}{},
-		wake: make(chan struct{}, 1)}
+		meshBy: map[string]map[string]struct{}{},
+		wake:   make(chan struct{}, 1)}
 }
 
 // feedFor returns dc's feed, creating it on first use (a Hold may come first).
@@ -237,6 +240,7 @@ func (f *feed) release(name string) {
 	}
 	delete(f.held, name)
 	f.setNodes(name, h, nil)
+	f.setSources(name, h, nil)
 	if !h.fetching { // else the fetching worker drops it (done)
 		f.w.stats.acl.drop(&h.denied)
 	}
@@ -342,7 +346,10 @@ func (f *feed) checksChanged(checks []*api.HealthCheck) {
 	f.checks = cur
 	f.mu.Unlock()
 	svcs, nodes := changedChecks(old, cur)
-	f.mark(svcs...)
+	f.mu.Lock()
+	f.markServicesLocked(svcs)
+	f.signal()
+	f.mu.Unlock()
 	f.markNodes(nodes)
 }
 
@@ -375,20 +382,26 @@ func changedChecks(old, cur map[checkKey]checkSeen) (svcs, nodes []string) {
 
 // setNodes records which nodes name has instances on. f.mu must be held.
 func (f *feed) setNodes(name string, h *heldService, nodes []string) {
-	for _, n := range h.nodes {
-		if m := f.nodeSvcs[n]; m != nil {
+	reindex(f.nodeSvcs, name, h.nodes, nodes)
+	h.nodes = nodes
+}
+
+// reindex moves name, in an index of key → names, from the keys in old to those in
+// cur.
+func reindex(index map[string]map[string]struct{}, name string, old, cur []string) {
+	for _, k := range old {
+		if m := index[k]; m != nil {
 			delete(m, name)
 			if len(m) == 0 {
-				delete(f.nodeSvcs, n)
+				delete(index, k)
 			}
 		}
 	}
-	h.nodes = nodes
-	for _, n := range nodes {
-		m := f.nodeSvcs[n]
+	for _, k := range cur {
+		m := index[k]
 		if m == nil {
 			m = map[string]struct{}{}
-			f.nodeSvcs[n] = m
+			index[k] = m
 		}
 		m[name] = struct{}{}
 	}
@@ -506,6 +519,7 @@ func (f *feed) done(ctx context.Context, name string, h *heldService, st Service
 	unchanged := st.Index != 0 && st.Index == h.index
 	h.index = st.Index
 	f.setNodes(name, h, instanceNodes(st.Instances))
+	f.setSources(name, h, st.sources)
 	sink := f.sink
 	f.mu.Unlock()
 	if sink != nil && !unchanged {
@@ -532,8 +546,9 @@ func instanceNodes(ins []Instance) []string {
 	return out
 }
 
-// fetchService reads every instance of one service, healthy or not
-// (/v1/health/service/<name> without ?passing), with a non-blocking request.
+// fetchService reads every instance of one held name, healthy or not
+// (/v1/health/service/<name> without ?passing, or the connect or ingress
+// endpoint for a mesh entry: mesh.go), with a non-blocking request.
 // denied holds the cause of the service's current ACL refusal (acl.go). An answer
 // that ACL filtering emptied is a refusal, never "no instance left": a registered
 // name must not turn NXDOMAIN because the token lost node:read.
@@ -546,14 +561,16 @@ func (w *Watcher) fetchService(ctx context.Context, dc, name string, denied *str
 	defer w.stats.begin(KindService)()
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
 	var slim []serviceEntry
-	meta, err := w.cfg.Client.Raw().Query("/v1/health/service/"+name, &slim, q)
+	e, svc := SplitHeld(name)
+	endpoint := entryPath[e] + svc
+	meta, err := w.cfg.Client.Raw().Query(endpoint, &slim, q)
 	if err == nil {
 		err = emptied(KindService, len(slim), meta, false)
 	}
 	if err != nil && ctx.Err() != nil {
 		return ServiceState{}, ctx.Err()
 	}
-	err = w.stats.acl.observe(w.log, KindService, endpointOf(KindService)+"/"+name, err, denied)
+	err = w.stats.acl.observe(w.log, KindService, endpoint, err, denied)
 	if err != nil {
 		w.stats.failed(KindService, err)
 		if throttled(err) {
@@ -566,7 +583,7 @@ func (w *Watcher) fetchService(ctx context.Context, dc, name string, denied *str
 		w.gate.ok()
 	}
 	return ServiceState{Service: name, Datacenter: dc, Instances: instancesFrom(entriesOf(slim), w.cfg.Policy.OnlyPassing),
-		Index: meta.LastIndex}, nil
+		Index: meta.LastIndex, sources: sourcesOf(name, slim)}, nil
 }
 
 // serviceEntry is the part of a /v1/health/service answer that srvbridge serves
@@ -580,10 +597,16 @@ type serviceEntry struct {
 		Node, Address string
 	}
 	Service struct {
-		ID, Address string
+		ID, Service string
+		Address     string
 		Port        int
 		Tags        []string
 		Weights     api.AgentWeights
+		// Only the virtual IP of a Connect instance (mesh.go): a struct, not a
+		// map, so the other tagged addresses cost no allocation.
+		TaggedAddresses struct {
+			Virtual struct{ Address string } `json:"consul-virtual"`
+		}
 	}
 	Checks []struct {
 		CheckID, Status string
@@ -604,6 +627,9 @@ func entriesOf(slim []serviceEntry) []*api.ServiceEntry {
 			Service: &api.AgentService{ID: e.Service.ID, Address: e.Service.Address, Port: e.Service.Port,
 				Tags: e.Service.Tags, Weights: e.Service.Weights},
 			Checks: checks,
+		}
+		if v := e.Service.TaggedAddresses.Virtual.Address; v != "" {
+			out[i].Service.TaggedAddresses = map[string]api.ServiceAddress{virtualTag: {Address: v}}
 		}
 	}
 	return out

@@ -340,3 +340,68 @@ func TestSameIndexNotDeliveredAgain(t *testing.T) {
 		t.Errorf("delivered indexes %v, want [7 9 3]", got)
 	}
 }
+
+// TestMeshEntriesFollowTheirSources: a connect or ingress entry is refetched when a
+// check of its own service (a native app), of a service its last answer held (a
+// sidecar proxy, a gateway), or of a node it runs on changes, and on every sweep.
+func TestMeshEntriesFollowTheirSources(t *testing.T) {
+	_, f, _ := fastFeed(t)
+	connect, ingress := HeldName(EntryConnect, "web"), HeldName(EntryIngress, "web")
+	if e, s := SplitHeld(connect); e != EntryConnect || s != "web" {
+		t.Fatalf("SplitHeld(%q) = %d %q", connect, e, s)
+	}
+	f.hold(connect)
+	f.hold(ingress)
+	take(t, f)
+	deliver := func(name string, entries ...serviceEntry) {
+		t.Helper()
+		f.mark(name)
+		n, h, _ := f.next(context.Background())
+		if n != name {
+			t.Fatalf("fetched %q, want %q", n, name)
+		}
+		f.done(context.Background(), n, h, ServiceState{Service: n, Instances: []Instance{{ID: "x", Node: "n9"}},
+			Index: uint64(len(entries)), sources: sourcesOf(n, entries)}, nil)
+	}
+	proxy := serviceEntry{}
+	proxy.Service.Service = "web-sidecar-proxy"
+	gw := serviceEntry{}
+	gw.Service.Service = "edge"
+	deliver(connect, proxy, proxy)
+	deliver(ingress, gw)
+
+	var failing []*api.HealthCheck
+	for _, tc := range []struct {
+		changed string
+		want    []string
+	}{
+		{"web", []string{connect}}, // a native app is its own Connect instance
+		{"web-sidecar-proxy", []string{connect}},
+		{"edge", []string{ingress}},
+		{"other", nil},
+	} {
+		// One more non-passing check each time: only that one changed.
+		failing = append(failing, &api.HealthCheck{Node: "n1", CheckID: "c-" + tc.changed, ServiceName: tc.changed, Status: "critical"})
+		f.checksChanged(failing)
+		got := take(t, f)
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("a check of %s changed: fetched %q, want %q", tc.changed, got, tc.want)
+		}
+	}
+	f.markNodes([]string{"n9"})
+	if got := take(t, f); len(got) != 2 {
+		t.Errorf("a change on the node of both: fetched %q, want both", got)
+	}
+	f.sweep()
+	if got := take(t, f); len(got) != 2 {
+		t.Errorf("a sweep fetched %q, want both", got)
+	}
+	f.release(connect)
+	f.checksChanged(nil)
+	if got := take(t, f); slices.Contains(got, connect) {
+		t.Errorf("released %q still fetched: %q", connect, got)
+	}
+	if f.meshBy["web-sidecar-proxy"] != nil {
+		t.Errorf("released entry still listed under its proxy: %v", f.meshBy)
+	}
+}

@@ -89,6 +89,7 @@ func instanceFrom(e *api.ServiceEntry, onlyPassing bool) Instance {
 		in.Tags = slices.Clone(s.Tags)
 		in.Address = s.Address
 		in.Weight = weightFor(s.Weights, in.RawStatus)
+		in.Virtual = s.TaggedAddresses[virtualTag].Address
 	}
 	in.OwnAddress = in.Address != ""
 	if !in.OwnAddress {

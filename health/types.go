@@ -41,6 +41,9 @@ type Instance struct {
 	Tags       []string
 	// RawStatus is Consul's aggregated status before the policy, for operators.
 	RawStatus string
+	// Virtual is the virtual IP (240.0.0.0/4) Consul gave the service this Connect
+	// instance belongs to, for transparent proxies; set in connect entries only.
+	Virtual string `json:",omitempty"`
 }
 
 // Healthy reports whether the instance belongs in a normal answer.
@@ -55,6 +58,8 @@ type ServiceState struct {
 	Instances  []Instance
 	// Index is Consul's X-Consul-Index for the answer, for diagnostics.
 	Index uint64
+	// sources are the services a mesh entry's instances belong to (mesh.go).
+	sources []string
 }
 
 // Catalog is the set of service names registered in one datacenter, with their tags.

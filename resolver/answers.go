@@ -18,8 +18,12 @@ type Answers struct {
 	// any other tag is NXDOMAIN without building (and memoising) a reply for it,
 	// so made-up tags cannot push real names out of the memo or cost a build each.
 	tags map[string]struct{}
-	mu   sync.Mutex // serialises memo writers
-	memo atomic.Pointer[memo]
+	// vip is the service's virtual IP when a connect entry's instance carries one
+	// (vipOK), for <svc>.virtual names.
+	vip   [4]byte
+	vipOK bool
+	mu    sync.Mutex // serialises memo writers
+	memo  atomic.Pointer[memo]
 }
 
 type memo map[string][]*variant

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,6 +48,13 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 	for _, in := range svc.Instances {
 		for _, t := range in.Tags {
 			a.tags[strings.ToLower(t)] = struct{}{}
+		}
+	}
+	// The virtual IP is the service's, whatever the health of the instance that
+	// shows it: every instance, healthy or not.
+	for _, in := range svc.All {
+		if ip, err := netip.ParseAddr(in.Virtual); err == nil && ip.Is4() && !a.vipOK {
+			a.vip, a.vipOK = ip.As4(), true
 		}
 	}
 	m := memo{}
@@ -125,35 +133,47 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 			}
 		}
 	case wire.TypeA, wire.TypeAAAA, wire.TypeANY:
-		seen := make(map[netip.Addr]bool, len(insts))
-		var aliased map[string]bool
-		for _, in := range insts {
-			ip, err := netip.ParseAddr(in.Address)
-			if err != nil {
-				// A host name as the address (an external service, e.g. from
-				// consul-esm): Consul answers a CNAME to it, whatever the type.
-				host, herr := wire.Domain(in.Address)
-				if herr != nil || aliased[host] {
-					continue
-				}
-				if aliased == nil {
-					aliased = map[string]bool{}
-				}
-				aliased[host] = true
-				r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeCNAME, Name: name, TTL: ttl, Target: host})
-				continue
-			}
-			if seen[ip.Unmap()] {
-				continue
-			}
-			ip = ip.Unmap()
-			seen[ip] = true
-			if k.qtype == wire.TypeANY || (k.qtype == wire.TypeA) == ip.Is4() {
-				r.Answer = append(r.Answer, addrRecord(name, ip, ttl))
-			}
+		addressAnswers(r, name, insts, ttl, k.qtype)
+	default:
+		// A name whose instances all have a host name as their address holds only
+		// CNAMEs, and a CNAME answers every type (RFC 1034 3.6.2), as in Consul.
+		if !slices.ContainsFunc(insts, func(in health.Instance) bool { _, err := netip.ParseAddr(in.Address); return err == nil }) {
+			addressAnswers(r, name, insts, ttl, k.qtype)
 		}
 	}
 	return r
+}
+
+// addressAnswers adds the address records of insts of the family qtype asks (both
+// for ANY), once each, and a CNAME for each distinct host name given as an address.
+func addressAnswers(r *dnsmsg.Reply, name string, insts []health.Instance, ttl uint32, qtype uint16) {
+	seen := make(map[netip.Addr]bool, len(insts))
+	var aliased map[string]bool
+	for _, in := range insts {
+		ip, err := netip.ParseAddr(in.Address)
+		if err != nil {
+			// A host name as the address (an external service, e.g. from
+			// consul-esm): Consul answers a CNAME to it, whatever the type.
+			host, herr := wire.Domain(in.Address)
+			if herr != nil || aliased[host] {
+				continue
+			}
+			if aliased == nil {
+				aliased = map[string]bool{}
+			}
+			aliased[host] = true
+			r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeCNAME, Name: name, TTL: ttl, Target: host})
+			continue
+		}
+		if seen[ip.Unmap()] {
+			continue
+		}
+		ip = ip.Unmap()
+		seen[ip] = true
+		if qtype == wire.TypeANY || (qtype == wire.TypeA) == ip.Is4() {
+			r.Answer = append(r.Answer, addrRecord(name, ip, ttl))
+		}
+	}
 }
 
 // distinctEndpoints drops each instance whose SRV record would repeat an earlier

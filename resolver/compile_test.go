@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -127,5 +128,25 @@ func TestHostNameAddressAnswersCNAME(t *testing.T) {
 	if m := compiled(t, svc, "ext.service.consul.", wire.TypeSRV, wire.MaxMsgLen)[0]; len(m.Answer) != 2 ||
 		m.Answer[0].(*dns.SRV).Target != "db.example.com." {
 		t.Errorf("SRV:\n%v", m)
+	}
+}
+
+// TestOnlyHostNamesAnswerCNAMEToEveryType: a service whose instances all have a host
+// name as their address holds only CNAMEs, which answer every type (RFC 1034 3.6.2);
+// one with an IP address among them answers other types with NODATA.
+func TestOnlyHostNamesAnswerCNAMEToEveryType(t *testing.T) {
+	named := &cache.Service{Name: "named", Datacenter: "dc1", Instances: []health.Instance{
+		{ID: "a", Node: "n1", Address: "db.example.com", OwnAddress: true, Port: 5432, Weight: 1},
+	}}
+	mixed := &cache.Service{Name: "mixed", Datacenter: "dc1", Instances: append(slices.Clone(named.Instances),
+		health.Instance{ID: "c", Node: "n3", Address: "fd00::7", OwnAddress: true, Port: 5432, Weight: 1})}
+	for _, qt := range []uint16{wire.TypeTXT, wire.TypeCNAME, dns.TypeMX, wire.TypePTR} {
+		m := compiled(t, named, "named.service.consul.", qt, wire.MaxMsgLen)[0]
+		if len(m.Answer) != 1 || m.Answer[0].(*dns.CNAME).Target != "db.example.com." {
+			t.Errorf("named %s: want the CNAME:\n%v", dns.TypeToString[qt], m)
+		}
+		if m := compiled(t, mixed, "mixed.service.consul.", qt, wire.MaxMsgLen)[0]; len(m.Answer) != 0 || m.Rcode != dns.RcodeSuccess {
+			t.Errorf("mixed %s: want NODATA:\n%v", dns.TypeToString[qt], m)
+		}
 	}
 }

@@ -72,7 +72,7 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeRefused))
 	}
 	switch p.kind {
-	case kindService:
+	case kindService, kindConnect, kindIngress:
 		return s.service(q, &p, out, tcp, st)
 	case kindAddr:
 		return s.addr(q, &p, out, st)
@@ -80,6 +80,8 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 		return s.apex(q, &p, out, tcp, st)
 	case kindNode:
 		return s.node(q, &p, out, st)
+	case kindVirtual:
+		return s.virtual(q, &p, out, st)
 	case kindQuery:
 		a, res := s.store.LookupQuery(p.dc, p.svc)
 		return s.fromAnswers(q, &p, a, res, out, tcp, st)
@@ -91,20 +93,14 @@ func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *sha
 }
 
 func (s *Server) service(q *query, p *parsed, out []byte, tcp bool, st *shard) ([]byte, outcome) {
-	a, res := s.store.Lookup(p.dc, p.svc)
+	a, res := s.store.LookupEntry(p.kind.entry(), p.dc, p.svc)
 	return s.fromAnswers(q, p, a, res, out, tcp, st)
 }
 
 // fromAnswers sends the compiled reply for a service or prepared query lookup.
 func (s *Server) fromAnswers(q *query, p *parsed, a *Answers, res cache.Result, out []byte, tcp bool, st *shard) ([]byte, outcome) {
-	switch res {
-	case cache.Hit:
-	case cache.Miss:
-		return nil, await
-	case cache.NotReady:
-		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
-	default: // NoService, NoDatacenter
-		return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeNXDomain))
+	if res != cache.Hit {
+		return s.missed(q, p, res, wire.RcodeNXDomain, out, st)
 	}
 	if len(p.tag) != 0 {
 		if _, ok := a.tags[string(p.tag)]; !ok {
@@ -127,6 +123,20 @@ func (s *Server) fromAnswers(q *query, p *parsed, a *Answers, res cache.Result, 
 		st.fallback[fb].Add(1)
 	}
 	return s.count(st, q.QType, fromTemplate(out, v.pick(), q))
+}
+
+// missed answers a lookup that found no compiled answers: wait for a first fetch,
+// SERVFAIL before Consul was read, else the negative answer with rcode (a service:
+// NXDOMAIN).
+func (s *Server) missed(q *query, p *parsed, res cache.Result, rcode int, out []byte, st *shard) ([]byte, outcome) {
+	switch res {
+	case cache.Miss:
+		return nil, await
+	case cache.NotReady:
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
+	default: // NoService, NoDatacenter
+		return s.count(st, q.QType, s.negative(out, q, p, rcode))
+	}
 }
 
 // variantKey is the reply a query needs: its type, and the size the client takes.

@@ -21,6 +21,8 @@ func hotServer(t testing.TB) *Server {
 	for i, addr := range []string{"127.0.0.11", "127.0.0.12", "127.0.0.13"} {
 		a.RegisterService(t, api.AgentServiceRegistration{Name: "web", ID: "web-" + addr, Address: addr, Port: 8080 + i})
 	}
+	a.RegisterService(t, api.AgentServiceRegistration{Kind: api.ServiceKindConnectProxy, Name: "web-sidecar-proxy",
+		Address: "127.0.0.21", Port: 21000, Proxy: &api.AgentServiceConnectProxyConfig{DestinationServiceName: "web"}})
 	w := health.NewWatcher(health.Config{Client: a.Client, AllowStale: true})
 	comp, err := NewCompiler(Config{TTL: 5, NegativeTTL: 5})
 	if err != nil {
@@ -37,7 +39,8 @@ func hotServer(t testing.TB) *Server {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, res := store.Await(ctx, "", "web")
-		if res == cache.Hit {
+		_, cres := store.AwaitEntry(ctx, health.EntryConnect, "", "web")
+		if res == cache.Hit && cres == cache.Hit {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -78,6 +81,10 @@ var hotQueries = []struct {
 	{"web.service.default.ns.default.ap.dc1.dc.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
 	{"web.service.default.ap.consul.", dns.TypeA, true, dns.RcodeSuccess},
 	{"web.service.other.ns.consul.", dns.TypeSRV, false, dns.RcodeNameError},
+	{"web.connect.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
+	{"web.connect.dc1.consul.", dns.TypeA, true, dns.RcodeSuccess},
+	{"web.virtual.consul.", dns.TypeA, false, dns.RcodeSuccess},
+	{"web.virtual.consul.", dns.TypeAAAA, true, dns.RcodeSuccess}, // NODATA
 	{"example.com.", dns.TypeA, false, dns.RcodeRefused},
 }
 
@@ -96,7 +103,8 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 				t.Fatalf("%s: outcome %d", hq.name, oc)
 			}
 			var m dns.Msg
-			if err := m.Unpack(reply); err != nil || m.Rcode != hq.rcode || m.Id != q.ID {
+			if err := m.Unpack(reply); err != nil || m.Rcode != hq.rcode || m.Id != q.ID ||
+				(hq.name == "web.virtual.consul." && hq.qtype == dns.TypeA && len(m.Answer) != 1) {
 				t.Fatalf("%s: bad reply (%v):\n%v", hq.name, err, &m)
 			}
 		}

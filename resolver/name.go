@@ -3,6 +3,7 @@ package resolver
 import (
 	"bytes"
 
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
@@ -17,7 +18,21 @@ const (
 	kindAddr
 	kindNode
 	kindQuery
+	kindConnect // <svc>.connect: the service's Connect-capable instances
+	kindIngress // <svc>.ingress: the ingress gateways that expose the service
+	kindVirtual // <svc>.virtual: the service's virtual IP, from its connect entry
 )
+
+// entry is the cache entry a service-like kind is answered from.
+func (k kind) entry() health.Entry {
+	switch k {
+	case kindConnect, kindVirtual:
+		return health.EntryConnect
+	case kindIngress:
+		return health.EntryIngress
+	}
+	return health.EntryService
+}
 
 // zone is a domain srvbridge is authoritative for: the Consul domain and, optionally,
 // an alternative one.
@@ -34,6 +49,7 @@ type parsed struct {
 	svc     []byte // service, node, query name, or hex address
 	tag     []byte // may span labels ("v1.beta"); empty means no tag filter
 	dc      []byte // empty means the local datacenter
+	peer    bool   // a <svc>.virtual name with a peer (or anything) after the kind
 }
 
 const maxLabels = 128
@@ -45,6 +61,9 @@ var (
 	lblNode    = []byte("node")
 	lblAddr    = []byte("addr")
 	lblQuery   = []byte("query")
+	lblConnect = []byte("connect")
+	lblIngress = []byte("ingress")
+	lblVirtual = []byte("virtual")
 	lblDC      = []byte("dc")
 	lblNS      = []byte("ns")
 	lblAP      = []byte("ap")
@@ -99,6 +118,12 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 			k, parts, suffix = kindAddr, i, i+1
 		case bytes.Equal(l, lblQuery):
 			k, parts, suffix = kindQuery, i, i+1
+		case bytes.Equal(l, lblConnect):
+			k, parts, suffix = kindConnect, i, i+1
+		case bytes.Equal(l, lblIngress):
+			k, parts, suffix = kindIngress, i, i+1
+		case bytes.Equal(l, lblVirtual):
+			k, parts, suffix = kindVirtual, i, i+1
 		case qtype == wire.TypeSRV && l[0] == '_':
 			// "_web._tcp.consul": "service" left out, this label is a part.
 			k, parts, suffix = kindService, i+1, i+1
@@ -112,6 +137,10 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 	// partition, both "default": any other names nothing. A prepared query takes
 	// "<dc>" alone, as in Consul.
 	switch m := n - suffix; {
+	case k == kindVirtual:
+		// "<svc>.virtual[.<peer>]": what follows names a peer, not a datacenter,
+		// and srvbridge follows no peering.
+		p.peer = m > 0
 	case m == 0:
 	case m == 1:
 		p.dc = at(suffix)
@@ -151,6 +180,10 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 		if len(p.svc) == 0 {
 			return p
 		}
+	case kindConnect, kindIngress, kindVirtual:
+		// As in Consul, the last label before the kind names the service and any
+		// before it are ignored: these forms take no tag.
+		p.svc = at(parts - 1)
 	case kindAddr:
 		if parts != 1 {
 			return p

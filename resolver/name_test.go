@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/srvbridge/srvbridge/resolver/wire"
@@ -53,6 +54,18 @@ func TestParseName(t *testing.T) {
 		{"web.service.default.ns.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
 		{"web.service.default.ns.dc2.consul.", wire.TypeA, kindInvalid, "", "", "", 27},
 		{"web.service.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 23},
+		{"web.connect.consul.", wire.TypeSRV, kindConnect, "web", "", "", 12},
+		{"web.connect.dc2.consul.", wire.TypeA, kindConnect, "web", "", "dc2", 16},
+		{"web.connect.default.ns.dc2.dc.consul.", wire.TypeA, kindConnect, "web", "", "dc2", 30},
+		{"v1.web.connect.consul.", wire.TypeSRV, kindConnect, "web", "", "", 15}, // no tags: ignored, as Consul
+		{"_web._tcp.connect.consul.", wire.TypeSRV, kindConnect, "_tcp", "", "", 18},
+		{"web.connect.other.ns.consul.", wire.TypeSRV, kindInvalid, "", "", "", 21},
+		{"connect.consul.", wire.TypeSRV, kindInvalid, "", "", "", 8},
+		{"web.ingress.consul.", wire.TypeSRV, kindIngress, "web", "", "", 12},
+		{"x.y.web.ingress.dc1.consul.", wire.TypeA, kindIngress, "web", "", "dc1", 20},
+		{"web.ingress.service.consul.", wire.TypeA, kindService, "ingress", "web", "", 20}, // the rightmost kind label wins
+		{"web.virtual.consul.", wire.TypeA, kindVirtual, "web", "", "", 12},
+		{"x.web.virtual.peer1.consul.", wire.TypeA, kindVirtual, "web", "", "", 20},
 		{"_pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 15},
 		{"_pq._udp.query.dc1.consul.", wire.TypeA, kindQuery, "pq", "", "dc1", 19},
 		{"_my.pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "my.pq", "", "", 18},
@@ -77,6 +90,9 @@ func TestParseName(t *testing.T) {
 				t.Fatalf("parseName(%q) = kind %d svc %q tag %q dc %q; want kind %d svc %q tag %q dc %q",
 					tc.name, p.kind, p.svc, p.tag, p.dc, tc.kind, tc.svc, tc.tag, tc.dc)
 			}
+			if wantPeer := strings.Contains(tc.name, ".virtual.peer1."); p.peer != wantPeer {
+				t.Fatalf("parseName(%q) peer %v, want %v", tc.name, p.peer, wantPeer)
+			}
 			if p.kind != kindOutside && p.apexOff != tc.apexOff {
 				t.Fatalf("parseName(%q) apex offset %d, want %d", tc.name, p.apexOff, tc.apexOff)
 			}
@@ -94,6 +110,9 @@ func TestParseNameAllocatesNothing(t *testing.T) {
 		{"_pq._tcp.query.dc1.consul.", kindQuery},
 		{"web.service.default.ns.default.ap.dc1.dc.consul.", kindService},
 		{"web.service.other.ns.consul.", kindInvalid},
+		{"v1.web.connect.dc1.consul.", kindConnect},
+		{"web.ingress.default.ns.dc1.dc.consul.", kindIngress},
+		{"web.virtual.peer1.consul.", kindVirtual},
 	} {
 		name := []byte(tc.name)
 		allocs := testing.AllocsPerRun(100, func() {

@@ -45,7 +45,7 @@ func (c *Compiler) searchSuffixNX(name []byte) bool {
 			rest = rest[:j+1]
 		}
 		switch parseName(rest, wire.TypeA, c.zones).kind {
-		case kindService, kindNode, kindQuery, kindAddr:
+		case kindService, kindNode, kindQuery, kindAddr, kindConnect, kindIngress, kindVirtual:
 			return true
 		}
 	}

@@ -99,7 +99,7 @@ func (s *Server) answerAfterFetch(q *query, pkt []byte, tcp bool, st *shard) []b
 	if p.kind == kindQuery {
 		s.store.AwaitQuery(context.Background(), string(p.dc), string(p.svc))
 	} else {
-		s.store.Await(context.Background(), string(p.dc), string(p.svc))
+		s.store.AwaitEntry(context.Background(), p.kind.entry(), string(p.dc), string(p.svc))
 	}
 	reply, oc := s.respond(q, v, out, tcp, st)
 	if oc != replied {
