@@ -193,7 +193,7 @@ func TestCatLoadSummarize(t *testing.T) {
 func TestFreezeWindow(t *testing.T) {
 	l := loadResult{Buckets: []loadBucket{
 		{StartMS: 1000, Sent: 100, NoError: 100, Requests: 5},
-		{StartMS: 2000, Sent: 100, NoError: 40, Requests: 6},  // in the window
+		{StartMS: 2000, Sent: 100, NoError: 40, Requests: 6},   // in the window
 		{StartMS: 3000, Sent: 100, NoError: 100, Requests: -1}, // admin not read
 		{StartMS: 4000, Sent: 100, NoError: 99, Requests: 26},
 		{StartMS: 5000, Sent: 100, NoError: 0, Requests: 30}, // after it
