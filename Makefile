@@ -17,7 +17,7 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # -p 1: the machines have 2 cores and several packages start real Consul agents.
 TEST_FLAGS ?= -p 1 -count=1 -timeout 25m
 
-.PHONY: build run test test-deps lint fmt-check vet staticcheck go-test smoke clean bench bench-scale docker
+.PHONY: build run test test-deps lint fmt-check vet staticcheck go-test smoke clean bench bench-scale bench-catalog docker
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/srvbridge ./cmd/srvbridge
@@ -65,3 +65,9 @@ bench:
 # srvbridge with 10 000 services x 10 instances: sync, RSS, churn, Consul outages (bench/README.md); ~10 min.
 bench-scale:
 	bench/scale.sh
+
+# Issue 11's targets against a Consul agent with its default limits: 2 000 x 5 on demand
+# and --prefetch, propagation, two replicas, HTTPS, a freeze (bench/README.md); about 70
+# minutes, QUICK=1 about 8, --heavy adds 10 000 x 10. Settings: bench/catalog.sh --help.
+bench-catalog:
+	bench/catalog.sh

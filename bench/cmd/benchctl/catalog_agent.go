@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -110,7 +111,8 @@ func cmdConsulRequests(args []string) error {
 	if *consul == "" || *out == "" || *secs <= 0 || *secs > 30*time.Minute {
 		return errors.New("-consul and -out are required; 0 < secs <= 30m")
 	}
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: (&net.Dialer{LocalAddr: benchSource, Timeout: 5 * time.Second}).DialContext}}
 	res := agentReqResult{Label: *label}
 	before, err := agentCounts(hc, *consul)
 	start := time.Now()

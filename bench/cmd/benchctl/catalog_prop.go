@@ -35,6 +35,7 @@ type catPropKind struct {
 // catPropResult is what catalog-prop writes and catalog-report reads.
 type catPropResult struct {
 	Label      string         `json:"label"`
+	OverBudget bool           `json:"over_budget,omitempty"` // stopped early: fewer samples than asked
 	First      int            `json:"first"` // services first .. first+count-1
 	Count      int            `json:"count"`
 	DeadlineMS float64        `json:"deadline_ms"`
@@ -110,8 +111,10 @@ func svcSet(i int, s api.AgentService) *api.TxnOp {
 	return &api.TxnOp{Service: &api.ServiceTxnOp{Verb: api.ServiceSet, Node: nodeName(i), Service: s}}
 }
 
-func svcDelete(i int, id string) *api.TxnOp {
-	return &api.TxnOp{Service: &api.ServiceTxnOp{Verb: api.ServiceDelete, Node: nodeName(i), Service: api.AgentService{ID: id}}}
+// svcDelete removes instance id of service name from service i's node (Consul 1.16
+// wants the name with the ID).
+func svcDelete(i int, name, id string) *api.TxnOp {
+	return &api.TxnOp{Service: &api.ServiceTxnOp{Verb: api.ServiceDelete, Node: nodeName(i), Service: api.AgentService{ID: id, Service: name}}}
 }
 
 // extraIP is the address of the bench's s-th added instance or moved address:
@@ -136,7 +139,7 @@ func changesFor(kind string, s, i, j, m int) (do, undo *catChange) {
 		// "deregister" the second.
 		ip := extraIP(0, s)
 		add := &catChange{api.TxnOps{svcSet(i, api.AgentService{ID: fmt.Sprintf("bench-extra-%d", s), Service: serviceName(i), Address: ip.String(), Port: 21000 + s%1000})}, name, dns.TypeA, hasA(ip)}
-		del := &catChange{api.TxnOps{svcDelete(i, fmt.Sprintf("bench-extra-%d", s))}, name, dns.TypeA, lacksA(ip)}
+		del := &catChange{api.TxnOps{svcDelete(i, serviceName(i), fmt.Sprintf("bench-extra-%d", s))}, name, dns.TypeA, lacksA(ip)}
 		if kind == "register" {
 			return add, del
 		}
@@ -147,7 +150,7 @@ func changesFor(kind string, s, i, j, m int) (do, undo *catChange) {
 		svc := fmt.Sprintf("bench-new-%d", s)
 		name := svc + ".service.consul"
 		return &catChange{api.TxnOps{svcSet(i, api.AgentService{ID: svc, Service: svc, Address: ip.String(), Port: 22000})}, name, dns.TypeA, hasA(ip)},
-			&catChange{api.TxnOps{svcDelete(i, svc)}, name, dns.TypeA, lacksA(ip)}
+			&catChange{api.TxnOps{svcDelete(i, svc, svc)}, name, dns.TypeA, lacksA(ip)}
 	case "port":
 		// A re-registration with another port and the same checks.
 		moved := orig
@@ -179,6 +182,7 @@ func cmdCatalogProp(args []string) error {
 	deadline := fs.Duration("deadline", 10*time.Second, "longest wait for one change to show")
 	label := fs.String("label", "prop", "name in the output")
 	seed := fs.Uint64("seed", 11, "seed of the choice of services")
+	budget := fs.Duration("budget", 5*time.Minute, "make no new change after this long (slow propagation must not stall the scenario)")
 	out := fs.String("out", "", "write the results as JSON here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -222,7 +226,12 @@ func cmdCatalogProp(args []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*samples*len(want)*2)*(*deadline+10*time.Second))
 	defer cancel()
 	rng := rand.New(rand.NewPCG(*seed, 0x9a0b))
+	stopAt := time.Now().Add(*budget)
 	for s := range *samples {
+		if time.Now().After(stopAt) {
+			res.OverBudget = true
+			break
+		}
 		i := *first + rng.IntN(*count)
 		if *each {
 			i = *first + s
@@ -260,7 +269,7 @@ func cmdCatalogProp(args []string) error {
 	var parts []string
 	for _, k := range res.Kinds {
 		sm := summarize(k.SamplesMS)
-		parts = append(parts, fmt.Sprintf("%s p50 %.0f ms p99 %.0f ms max %.0f ms (%d, %d not seen)", k.Kind, sm.P50, sm.P99, sm.Max, len(k.SamplesMS), k.NotSeen))
+		parts = append(parts, fmt.Sprintf("%s p50 %.0f ms p99 %.0f ms max %.0f ms (%d, %d not seen, %d writes failed)", k.Kind, sm.P50, sm.P99, sm.Max, len(k.SamplesMS), k.NotSeen, k.Failed))
 	}
 	fmt.Printf("%s: %s\n", *label, strings.Join(parts, "; "))
 	return writeJSON(*out, res)

@@ -192,6 +192,9 @@ func (r *catRun) propVerdicts() []verdict {
 		got := fmt.Sprintf("p99 %s, p50 %s, max %s (%d samples, %d not seen, %d failed writes)", fmtMSv(s.P99), fmtMSv(s.P50), fmtMSv(s.Max), len(k.SamplesMS), k.NotSeen, k.Failed)
 		v = append(v, row3(what, fmt.Sprintf("p99 ≤ %s", fmtMSv(limitMS)), len(k.SamplesMS)+k.NotSeen > 0, got, k.NotSeen == 0 && k.Failed == 0 && s.P99 <= limitMS))
 	}
+	if r.Hot != nil && r.Hot.OverBudget {
+		v = append(v, verdict{"samples", "as asked", "fewer: the time budget ran out (slow propagation)", ""})
+	}
 	if r.Hot != nil {
 		for _, k := range r.Hot.Kinds {
 			limit := float64(tChangeP99MS)

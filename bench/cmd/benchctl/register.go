@@ -35,8 +35,15 @@ func ipFor(k int) string {
 	return net.IP(b[:]).String()
 }
 
+// benchSource is the loopback address the bench's own Consul requests come from. A
+// Consul agent limits connections per client address (200 by default); srvbridge
+// connects from 127.0.0.1, and the bench must neither take from its budget nor be
+// refused with 429 when srvbridge has used it up.
+var benchSource = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}
+
 func consulClient(addr string, timeout time.Duration) (*api.Client, error) {
-	return api.NewClient(&api.Config{Address: addr, Scheme: "http", HttpClient: &http.Client{Timeout: timeout}})
+	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: benchSource, Timeout: 10 * time.Second}).DialContext, MaxIdleConnsPerHost: 16}
+	return api.NewClient(&api.Config{Address: addr, Scheme: "http", HttpClient: &http.Client{Timeout: timeout, Transport: tr}})
 }
 
 func cmdRegister(args []string) error {
