@@ -36,7 +36,7 @@ type catPropKind struct {
 type catPropResult struct {
 	Label      string         `json:"label"`
 	OverBudget bool           `json:"over_budget,omitempty"` // stopped early: fewer samples than asked
-	First      int            `json:"first"` // services first .. first+count-1
+	First      int            `json:"first"`                 // services first .. first+count-1
 	Count      int            `json:"count"`
 	DeadlineMS float64        `json:"deadline_ms"`
 	Kinds      []*catPropKind `json:"kinds"`
