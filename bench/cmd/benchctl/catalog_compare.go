@@ -49,6 +49,7 @@ type compareResult struct {
 	RcodesA   map[string]int `json:"rcodes_a"`
 	RcodesB   map[string]int `json:"rcodes_b"`
 	Examples  []string       `json:"examples,omitempty"`
+	Skipped   int            `json:"skipped,omitempty"` // questions not asked: the budget ran out
 }
 
 func cmdCatalogCompare(args []string) error {
@@ -57,6 +58,7 @@ func cmdCatalogCompare(args []string) error {
 	b := fs.String("b", "", "second DNS server host:port")
 	n := fs.Int("services", 2000, "services svc-00000 .. svc-(N-1), plus the flip service")
 	tries := fs.Int("tries", 3, "ask again this often, 200 ms apart, while the answers differ")
+	budget := fs.Duration("budget", 3*time.Minute, "stop comparing after this long (servers that do not answer cost a timeout per question)")
 	out := fs.String("out", "", "write the results as JSON here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -78,7 +80,8 @@ func cmdCatalogCompare(args []string) error {
 		return err
 	}
 	defer cb.Close()
-	c := &dns.Client{Timeout: time.Second}
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	stopAt := time.Now().Add(*budget)
 	ask := func(co *dns.Conn, name string, qtype uint16) (*dns.Msg, error) {
 		q := new(dns.Msg)
 		q.SetQuestion(dns.Fqdn(name+".service.consul"), qtype)
@@ -90,6 +93,10 @@ func cmdCatalogCompare(args []string) error {
 	for _, name := range names {
 		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV} {
 			res.Questions++
+			if time.Now().After(stopAt) {
+				res.Skipped++
+				continue
+			}
 			var ka, kb string
 			var errA, errB error
 			for try := range *tries {
@@ -100,6 +107,9 @@ func cmdCatalogCompare(args []string) error {
 				ra, errA = ask(ca, name, qtype)
 				rb, errB = ask(cb, name, qtype)
 				if errA != nil || errB != nil {
+					if try > 0 {
+						break // asked twice without a reply: no more time on this name
+					}
 					continue
 				}
 				ka, kb = answerKey(ra), answerKey(rb)
@@ -126,8 +136,8 @@ func cmdCatalogCompare(args []string) error {
 			}
 		}
 	}
-	fmt.Printf("catalog-compare: %d questions, %d identical, %d differ, %d without a reply; rcodes %v / %v\n",
-		res.Questions, res.Identical, res.Differ, res.Errors, res.RcodesA, res.RcodesB)
+	fmt.Printf("catalog-compare: %d questions, %d identical, %d differ, %d without a reply, %d not asked (budget); rcodes %v / %v\n",
+		res.Questions, res.Identical, res.Differ, res.Errors, res.Skipped, res.RcodesA, res.RcodesB)
 	return writeJSON(*out, res)
 }
 

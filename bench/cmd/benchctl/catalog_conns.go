@@ -72,7 +72,8 @@ func socketInode(link string) (uint64, bool) {
 
 // connCount counts the ESTABLISHED entries to port: those whose inode is in own
 // (client side, one process), and all whose local port is port (the agent's side).
-func connCount(entries []tcpEntry, port int, own map[uint64]bool) (owned, server int, unknown bool) {
+// unknown: a connection to port that is in neither own nor foreign.
+func connCount(entries []tcpEntry, port int, own, foreign map[uint64]bool) (owned, server int, unknown bool) {
 	for _, e := range entries {
 		if e.State != "01" {
 			continue
@@ -83,7 +84,7 @@ func connCount(entries []tcpEntry, port int, own map[uint64]bool) (owned, server
 		if e.RemotePort == port {
 			if own[e.Inode] {
 				owned++
-			} else if e.Inode != 0 {
+			} else if e.Inode != 0 && !foreign[e.Inode] {
 				unknown = true
 			}
 		}
@@ -137,6 +138,7 @@ type connSeries struct {
 	PerSecMx []int   `json:"per_second_max"`
 	sum      int
 	own      map[uint64]bool
+	foreign  map[uint64]bool // sockets to the port seen not to be this process's
 }
 
 // connsResult is what conns writes.
@@ -180,13 +182,20 @@ func cmdConns(args []string) error {
 			if err != nil {
 				continue // not running (yet, or any more)
 			}
-			owned, server, unknown := connCount(entries, *port, s.own)
+			owned, server, unknown := connCount(entries, *port, s.own, s.foreign)
 			if unknown || s.own == nil {
 				// A connection this process may have opened since the last look:
-				// read its descriptors again (only then, which keeps a sample cheap).
+				// read its descriptors again (only then, which keeps a sample cheap),
+				// and remember the connections that are someone else's.
 				if own, err := fdInodes(s.Pid); err == nil {
 					s.own = own
-					owned, server, _ = connCount(entries, *port, own)
+					owned, server, _ = connCount(entries, *port, own, nil)
+					s.foreign = map[uint64]bool{}
+					for _, e := range entries {
+						if e.RemotePort == *port && !own[e.Inode] {
+							s.foreign[e.Inode] = true
+						}
+					}
 				}
 			}
 			s.Samples++

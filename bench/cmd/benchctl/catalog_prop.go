@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -260,7 +261,10 @@ func cmdCatalogProp(args []string) error {
 				continue
 			}
 			if err := commit(ctx, c, undo.ops); err != nil {
-				return fmt.Errorf("undoing %s: %w", k.Kind, err)
+				// The catalog keeps this change; the next samples still measure.
+				fmt.Fprintf(os.Stderr, "catalog-prop: undoing %s (sample %d): %v\n", k.Kind, s, err)
+				k.Failed++
+				continue
 			}
 			// Wait for the undo to show (untimed), so that the next sample starts clean.
 			_, _ = pollAnswer(*dnsAddr, undo.name, undo.qtype, undo.ok, *poll, time.Now().Add(*deadline))

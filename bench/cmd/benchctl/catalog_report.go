@@ -79,7 +79,8 @@ func optObservation(path string) *observation {
 }
 
 func loadCatRun(dir string) *catRun {
-	r := &catRun{Label: filepath.Base(dir), TLS: strings.HasPrefix(filepath.Base(dir), "https"), H2Conns: -1}
+	label := strings.TrimPrefix(filepath.Base(dir), "run-")
+	r := &catRun{Label: label, TLS: strings.HasPrefix(label, "https"), H2Conns: -1}
 	r.Ready = optJSON[readyResult](filepath.Join(dir, "ready.json"))
 	r.Load = optJSON[catLoadResult](filepath.Join(dir, "load.json"))
 	r.Conns = optJSON[connsResult](filepath.Join(dir, "conns.json"))
@@ -131,7 +132,7 @@ func (r *catRun) verdicts() []verdict {
 	if l != nil {
 		t := l.Total
 		v = append(v, row3("errors after ready", "0 SERVFAIL, 0 NXDOMAIN", true,
-			fmt.Sprintf("%d SERVFAIL, %d NXDOMAIN of %d queries (%d lost, %d other)", t.ServFail, t.NXDomain, t.Sent, t.lost(), t.Other),
+			fmt.Sprintf("%d SERVFAIL, %d NXDOMAIN of %d queries (also %d lost, %d other rcodes: shown, not judged)", t.ServFail, t.NXDomain, t.Sent, t.lost(), t.Other),
 			t.ServFail == 0 && t.NXDomain == 0))
 		p99 := "no answers"
 		if l.LatP99US >= 0 {
@@ -165,6 +166,8 @@ func (r *catRun) verdicts() []verdict {
 		got := fmt.Sprintf("%.1f/s by srvbridge's counter (%.0f in %.0f s)", perS, w.o.Requests, w.o.Secs)
 		if w.a != nil && w.a.Error == "" {
 			got += fmt.Sprintf("; %.1f/s by the agent's count (%s)", w.a.PerSec, topPaths(w.a.ByPath, 2))
+		} else if w.a != nil {
+			got += "; the agent's count could not be read: " + oneLine(w.a.Error, 80)
 		}
 		v = append(v, row3(w.name, fmt.Sprintf("≤ %d", tRestPerS), true, got, perS <= tRestPerS && (w.a == nil || w.a.Error != "" || w.a.PerSec <= tRestPerS)))
 	}
@@ -391,7 +394,7 @@ func writeReplicas(b *strings.Builder, work string, meta map[string]string) {
 	if cmp != nil {
 		allOK := cmp.RcodesA["NOERROR"] == cmp.Questions && cmp.RcodesB["NOERROR"] == cmp.Questions
 		v = append(v, row3("answers", "identical for every name (A and SRV), all NOERROR", true,
-			fmt.Sprintf("%d of %d identical, %d differ, %d without a reply; rcodes A %v, B %v", cmp.Identical, cmp.Questions, cmp.Differ, cmp.Errors, cmp.RcodesA, cmp.RcodesB),
+			fmt.Sprintf("%d of %d identical, %d differ, %d without a reply, %d not asked (time budget); rcodes A %v, B %v", cmp.Identical, cmp.Questions, cmp.Differ, cmp.Errors, cmp.Skipped, cmp.RcodesA, cmp.RcodesB),
 			cmp.Identical == cmp.Questions && allOK))
 	} else {
 		v = append(v, row3("answers", "identical", false, "", false))

@@ -92,11 +92,14 @@ func TestConnCountOwnedEstablishedOnly(t *testing.T) {
 	}
 	// 0x2382 is 9090. Ours: inodes 201 and 202; 300 is another process's; the
 	// TIME_WAIT socket (inode 0) and the listener do not count.
-	owned, server, unknown := connCount(e, 9090, map[uint64]bool{201: true, 202: true})
+	owned, server, unknown := connCount(e, 9090, map[uint64]bool{201: true, 202: true}, nil)
 	if owned != 2 || server != 3 || !unknown {
 		t.Errorf("owned %d server %d unknown %v, want 2, 3, true", owned, server, unknown)
 	}
-	owned, _, unknown = connCount(e, 9090, map[uint64]bool{201: true, 202: true, 300: true})
+	if _, _, unknown = connCount(e, 9090, map[uint64]bool{201: true, 202: true}, map[uint64]bool{300: true}); unknown {
+		t.Error("a connection known to be another process's is not unknown")
+	}
+	owned, _, unknown = connCount(e, 9090, map[uint64]bool{201: true, 202: true, 300: true}, nil)
 	if owned != 3 || unknown {
 		t.Errorf("owned %d unknown %v, want 3, false", owned, unknown)
 	}
