@@ -73,11 +73,16 @@ func socketInode(link string) (uint64, bool) {
 // connCount counts the ESTABLISHED entries to port: those whose inode is in own
 // (client side, one process), and all whose local port is port (the agent's side).
 // unknown: a connection to port that is in neither own nor foreign.
+//
+// Each socket counts once, by inode: the kernel writes the table in chunks while
+// sockets come and go, so one read can list a socket twice.
 func connCount(entries []tcpEntry, port int, own, foreign map[uint64]bool) (owned, server int, unknown bool) {
+	seen := map[uint64]bool{}
 	for _, e := range entries {
-		if e.State != "01" {
+		if e.State != "01" || seen[e.Inode] {
 			continue
 		}
+		seen[e.Inode] = true
 		if e.LocalPort == port {
 			server++
 		}

@@ -78,19 +78,20 @@ const procNetTCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm
    5: 0100007F:2382 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 401 1 0000000000000000 20 4 30 10 -1
    6: 0100007F:2382 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 402 1 0000000000000000 20 4 30 10 -1
    7: 0100007F:2382 0100007F:D434 01 00000000:00000000 00:00000000 00000000     0        0 403 1 0000000000000000 20 4 30 10 -1
+   9: 0100007F:D431 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 201 1 0000000000000000 20 4 30 10 -1
    8: 0100007F:1F90 0100007F:D435 01 00000000:00000000 00:00000000 00000000     0        0 500 1 0000000000000000 20 4 30 10 -1
 garbage line
 `
 
 func TestConnCountOwnedEstablishedOnly(t *testing.T) {
 	e := parseTCPTable(procNetTCP)
-	if len(e) != 9 {
-		t.Fatalf("%d entries, want 9", len(e))
+	if len(e) != 10 {
+		t.Fatalf("%d entries, want 10", len(e))
 	}
 	if e[1].LocalPort != 0xD431 || e[1].RemotePort != 9090 || e[1].State != "01" || e[1].Inode != 201 {
 		t.Errorf("entry 1: %+v", e[1])
 	}
-	// 0x2382 is 9090. Ours: inodes 201 and 202; 300 is another process's; the
+	// 0x2382 is 9090. Ours: inodes 201 (listed twice, counted once) and 202; 300 is another process's; the
 	// TIME_WAIT socket (inode 0) and the listener do not count.
 	owned, server, unknown := connCount(e, 9090, map[uint64]bool{201: true, 202: true}, nil)
 	if owned != 2 || server != 3 || !unknown {
