@@ -106,13 +106,18 @@ func cmdCatalogCompare(args []string) error {
 				var ra, rb *dns.Msg
 				ra, errA = ask(ca, name, qtype)
 				rb, errB = ask(cb, name, qtype)
+				if errA == nil {
+					ka = answerKey(ra)
+				}
+				if errB == nil {
+					kb = answerKey(rb)
+				}
 				if errA != nil || errB != nil {
 					if try > 0 {
 						break // asked twice without a reply: no more time on this name
 					}
 					continue
 				}
-				ka, kb = answerKey(ra), answerKey(rb)
 				if ka == kb {
 					break
 				}
