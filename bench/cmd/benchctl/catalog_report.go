@@ -346,7 +346,7 @@ func catalogMarkdown(work string, meta map[string]string) string {
 			b.WriteString("\n")
 		}
 		if r.Touch != nil {
-			fmt.Fprintf(&b, "\nCold set: the last %d services, asked once right after ready (%v) and then by nobody until the cold wait was over.\n", r.Touch.Count, r.Touch.Touched)
+			fmt.Fprintf(&b, "\nCold set: the last %d services, asked once right after ready (%s) and then by nobody until the cold wait was over.\n", r.Touch.Count, fmtCounts(r.Touch.Touched))
 		}
 		if pv := r.propVerdicts(); len(pv) > 0 {
 			fmt.Fprintf(&b, "\n### Target 2 (propagation) in this run\n\nEach sample: one change written with `/v1/txn`, timed from Consul's response until srvbridge's answer shows it (polled every 2 ms); one change at a time, while the load runs.\n\n")
@@ -394,7 +394,7 @@ func writeReplicas(b *strings.Builder, work string, meta map[string]string) {
 	if cmp != nil {
 		allOK := cmp.RcodesA["NOERROR"] == cmp.Questions && cmp.RcodesB["NOERROR"] == cmp.Questions
 		v = append(v, row3("answers", "identical for every name (A and SRV), all NOERROR", true,
-			fmt.Sprintf("%d of %d identical, %d differ, %d without a reply, %d not asked (time budget); rcodes A %v, B %v", cmp.Identical, cmp.Questions, cmp.Differ, cmp.Errors, cmp.Skipped, cmp.RcodesA, cmp.RcodesB),
+			fmt.Sprintf("%d of %d identical, %d differ, %d without a reply, %d not asked (time budget); replies of A: %s; of B: %s", cmp.Identical, cmp.Questions, cmp.Differ, cmp.Errors, cmp.Skipped, fmtCounts(cmp.RcodesA), fmtCounts(cmp.RcodesB)),
 			cmp.Identical == cmp.Questions && allOK))
 	} else {
 		v = append(v, row3("answers", "identical", false, "", false))
@@ -490,6 +490,13 @@ func writeFreeze(b *strings.Builder, work string, meta map[string]string) {
 	fmt.Fprintf(b, "## Target 7: recovery from a %s s freeze at %s × %s\n\nThe agent stopped with SIGSTOP for %s s, then SIGCONT, under %.0f queries/s (`benchctl load`); srvbridge `%s`.\n\n",
 		meta["freeze_secs"], meta["freeze_services"], meta["freeze_instances"], meta["freeze_secs"], l.QPS, meta["freeze_flags"])
 	var v []verdict
+	if rd := optJSON[readyResult](filepath.Join(dir, "ready.json")); rd != nil {
+		got := fmt.Sprintf("ready %.1f s after start", rd.Secs)
+		if !rd.Ready {
+			got = fmt.Sprintf("not ready after %.0f s; the freeze ran anyway", rd.Secs)
+		}
+		v = append(v, verdict{"before the freeze", "(shown)", got, ""})
+	}
 	share := float64(f.Lost) / float64(max(1, f.Sent))
 	v = append(v, row3(fmt.Sprintf("lost in the %d s after", window), fmt.Sprintf("≤ %.1f %%", tFreezeLost*100), f.Sent > 0,
 		fmt.Sprintf("%d of %d (%.2f %%)", f.Lost, f.Sent, share*100), share <= tFreezeLost))
@@ -503,4 +510,30 @@ func writeFreeze(b *strings.Builder, work string, meta map[string]string) {
 	}
 	writeVerdicts(b, v)
 	b.WriteString("\n")
+}
+
+// fmtCounts is "NOERROR 110, SERVFAIL 3", largest first; an empty key is "no reply".
+func fmtCounts(m map[string]int) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		if m[a] != m[b] {
+			return m[b] - m[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		name := k
+		if name == "" {
+			name = "no reply"
+		}
+		parts[i] = fmt.Sprintf("%s %d", name, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -266,3 +266,12 @@ func TestChangesForUndoesWhatItDoes(t *testing.T) {
 		t.Error("address change not seen")
 	}
 }
+
+func TestFmtCounts(t *testing.T) {
+	if got := fmtCounts(map[string]int{"NOERROR": 110, "": 34, "SERVFAIL": 110}); got != "NOERROR 110, SERVFAIL 110, no reply 34" {
+		t.Errorf("%q", got)
+	}
+	if got := fmtCounts(nil); got != "none" {
+		t.Errorf("%q", got)
+	}
+}
