@@ -162,7 +162,6 @@ type catStream struct {
 	qps     float64
 	name    func(seq int) (string, uint16)
 	counts  []catCounts // per second
-	warm    catCounts
 	lat     latHist // sent after the warm-up
 	latAll  latHist
 	mu      sync.Mutex

@@ -273,13 +273,6 @@ func freezeWindow(l loadResult, upMS int64, secs int) freezeFigures {
 	return f
 }
 
-type heavyFigures struct {
-	Ready              *readyResult
-	SyncS              float64
-	AfterSync, Rest, C *observation
-	Churn              *churnResult
-}
-
 func cmdCatalogReport(args []string) error {
 	fs := flag.NewFlagSet("catalog-report", flag.ContinueOnError)
 	work := fs.String("work", "", "catalog.sh's work directory")
