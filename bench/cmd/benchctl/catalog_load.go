@@ -162,7 +162,7 @@ type catStream struct {
 	qps     float64
 	name    func(seq int) (string, uint16)
 	counts  []catCounts // per second
-	lat     latHist // sent after the warm-up
+	lat     latHist     // sent after the warm-up
 	latAll  latHist
 	mu      sync.Mutex
 	pending [1 << 16]struct {
