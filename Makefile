@@ -67,7 +67,7 @@ bench-scale:
 	bench/scale.sh
 
 # Issue 11's targets against a Consul agent with its default limits: 2 000 x 5 on demand
-# and --prefetch, propagation, two replicas, HTTPS, a freeze (bench/README.md); about 70
-# minutes, QUICK=1 about 8, --heavy adds 10 000 x 10. Settings: bench/catalog.sh --help.
+# and --prefetch, propagation, two replicas, HTTPS, a freeze (bench/README.md); about 80
+# minutes, QUICK=1 about 12, --heavy adds 10 000 x 10. Settings: bench/catalog.sh --help.
 bench-catalog:
 	bench/catalog.sh

@@ -36,7 +36,8 @@
 #   BENCH_COLD=20 [10]            the last services are the cold set: asked once after
 #                                 ready, then by nobody, not even the load
 #   BENCH_COLD_SECS=600 [30]      the cold wait ("nobody asked for 10 minutes")
-#   BENCH_PROP_SAMPLES=30 [5]     changes per kind; BENCH_PROP_BUDGET=300 [60] s at most
+#   BENCH_PROP_SAMPLES=30 [5]     changes per kind; BENCH_PROP_BUDGET=300 [60]: no new
+#                                 change after that many seconds (10 s deadline each)
 #   BENCH_MODES="ondemand prefetch"   the runs of target 1 (ondemand: no extra flag)
 #   BENCH_TLS_MODES="ondemand prefetch"   the runs of target 5 ("" skips target 5)
 #   BENCH_SB_FLAGS=""             extra flags for every srvbridge (e.g. --consul-max-conns 16)
@@ -48,8 +49,10 @@
 #   BENCH_HEAVY_REST=90 BENCH_HEAVY_CHURN=60               target 4 (about 10 more minutes)
 #   BENCH_OUT=bench/results BENCH_SRC=worktree|head BENCH_KEEP=1 (keep the work directory)
 #
-# Runtime on 2 shared cores: QUICK=1 about 8 minutes; the defaults about 70 (each run of
-# target 1 or 5 lasts at least the cold wait); BENCH_COLD_SECS=120 about 35.
+# Runtime on 2 shared cores, measured against today's design (whose failing phases run
+# into their time budgets): QUICK=1 about 12 minutes; the defaults about 80 (each run of
+# target 1 or 5 lasts the cold wait plus about 7 minutes); BENCH_TLS_MODES=prefetch
+# BENCH_PROP_BUDGET=180 about 55.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
