@@ -149,7 +149,7 @@ func (r *catRun) verdicts() []verdict {
 	if c := r.Conns; c != nil && c.Procs["srvbridge"] != nil {
 		s := c.Procs["srvbridge"]
 		v = append(v, row3("TCP connections to Consul", fmt.Sprintf("≤ %d at any moment", limit), s.Samples > 0,
-			fmt.Sprintf("max %d (mean %.1f; %d samples every %.0f ms)", s.Max, s.Mean, s.Samples, c.EveryMS), s.Max <= limit))
+			fmt.Sprintf("max %d (mean %.1f; %d samples every %.0f ms); the agent's side of the port at most %d established, all clients together", s.Max, s.Mean, s.Samples, c.EveryMS, c.ServerMax), s.Max <= limit))
 	} else {
 		v = append(v, row3("TCP connections to Consul", fmt.Sprintf("≤ %d", limit), false, "", false))
 	}
