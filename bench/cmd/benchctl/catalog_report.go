@@ -163,7 +163,7 @@ func (r *catRun) verdicts() []verdict {
 			continue
 		}
 		perS := w.o.Requests / w.o.Secs
-		got := fmt.Sprintf("%.1f/s by srvbridge's counter (%.0f in %.0f s)", perS, w.o.Requests, w.o.Secs)
+		got := fmt.Sprintf("%.1f/s by srvbridge's counter (%.0f started in %.0f s, %.0f failed)", perS, w.o.Requests, w.o.Secs, w.o.Errors)
 		if w.a != nil && w.a.Error == "" {
 			got += fmt.Sprintf("; %.1f/s by the agent's count (%s)", w.a.PerSec, topPaths(w.a.ByPath, 2))
 		} else if w.a != nil {
