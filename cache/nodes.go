@@ -56,7 +56,7 @@ type ReverseName struct {
 
 // LookupAddr finds the node, or else the served service instance, that has ip, in
 // the local datacenter as Consul does. Nodes are indexed by address; service
-// addresses are searched among the watched services only, which bounds the walk.
+// addresses are searched among the held services only, which bounds the walk.
 func (s *Store[C]) LookupAddr(ip netip.Addr) (ReverseName, bool) {
 	v := s.snap.Load().local
 	if v == nil {

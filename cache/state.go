@@ -36,8 +36,8 @@ const stateFormat = "srvbridge-state-v1"
 // ErrForeignState means a state file is not one srvbridge wrote.
 var ErrForeignState = errors.New("not a srvbridge state file")
 
-// Snapshot returns the current view as a State.
-func (s *Store[C]) Snapshot() State {
+// State returns the current view as a State, the form the state file saves.
+func (s *Store[C]) State() State {
 	snap := s.snap.Load()
 	st := State{Format: stateFormat, LocalDC: s.local(), SavedAt: time.Now().UTC()}
 	for _, v := range snap.dcs {
@@ -59,7 +59,7 @@ func (s *Store[C]) Snapshot() State {
 	return st
 }
 
-// Restore installs a saved view and starts watching every service in it, so that
+// Restore installs a saved view and holds every service in it, so that
 // the saved answers are served until Consul answers again, and replaced then. It
 // is meant for start-up, before Consul was ever read.
 func (s *Store[C]) Restore(st State) error {
@@ -88,14 +88,13 @@ func (s *Store[C]) Restore(st State) error {
 			if sl == nil {
 				continue
 			}
-			sl.wmu.Lock()
-			gen := sl.gen
-			sl.wmu.Unlock()
-			s.applyService(sl, gen, health.Update{Service: name, Datacenter: dc, Instances: insts})
-			if !sl.watching() {
-				// Keeps the saved answer until Consul answers, then replaces it.
-				s.startWatchLocked(sl, !(s.cfg.Prefetch && dc == s.local()))
+			saved := health.ServiceState{Service: name, Datacenter: dc, Instances: insts}
+			if sl.held {
+				s.applyService(sl, saved)
+				continue
 			}
+			// Keeps the saved answer until Consul answers, then replaces it.
+			s.holdLocked(sl, !(s.cfg.Prefetch && dc == s.local()), &saved)
 		}
 		s.mu.Unlock()
 	}
@@ -167,7 +166,7 @@ func (s *Store[C]) persistLoop(path string, every time.Duration) {
 		if gen == saved || !s.readFromConsul.Load() {
 			continue // nothing new, or nothing read from Consul yet: keep the old file
 		}
-		if err := WriteState(path, s.Snapshot()); err != nil {
+		if err := WriteState(path, s.State()); err != nil {
 			s.log.Warn("saving state", "err", err)
 			continue
 		}

@@ -118,8 +118,10 @@ func TestServesStaleUntilMaxStale(t *testing.T) {
 			return nil
 		})
 	}
-	a.Kill()
+	// Before Kill: the first request fails as the process dies, which is before
+	// Kill returns (it waits for the exit), and the outage is counted from there.
 	start := time.Now()
+	a.Kill()
 	consultest.Eventually(t, 20*time.Second, func() error {
 		if _, r := bounded.Lookup(nil, []byte("web")); r != NotReady {
 			return fmt.Errorf("bounded store still answers %v", r)

@@ -11,9 +11,9 @@ type ServiceStatus struct {
 	Name       string
 	Datacenter string
 	// Service is the last state read from Consul. Only fetched services are
-	// listed: a fetched entry exists exactly while a watch keeps it current.
+	// listed: a fetched entry exists exactly while the service is held.
 	Service *Service
-	// LastUsed is when a query last looked the service up, or its watch started
+	// LastUsed is when a query last looked the service up, or when it was held
 	// if none has since (whole seconds).
 	LastUsed time.Time
 }

@@ -21,20 +21,21 @@ type Config struct {
 	// LocalDC is the datacenter of names that carry none; empty asks Consul when
 	// Run starts (and a restored state file may name it first).
 	LocalDC string
-	// Prefetch watches every service of the local datacenter from the start, instead
-	// of on first query. Prefetched watches are not evicted.
+	// Prefetch holds every service of the local datacenter from the start, instead
+	// of on first query. Prefetched services are not evicted.
 	Prefetch bool
-	// MaxServices bounds the services watched on demand; the least recently queried
-	// one is dropped to make room.
+	// MaxServices bounds the services held on demand, and so memory; the least
+	// recently queried one is released to make room.
 	MaxServices int
-	// IdleTimeout stops the watch of a service nobody asked for in that long.
+	// IdleTimeout releases a service nobody asked for in that long.
 	IdleTimeout time.Duration
 	// AwaitTimeout bounds how long a first query waits for the first fetch.
 	AwaitTimeout time.Duration
 	// DCRefresh is how often the datacenter list is re-read.
 	DCRefresh time.Duration
-	// Policy chooses what to serve when too few instances are healthy.
-	Policy Policy
+	// Policy chooses what to serve when too few instances are healthy; its
+	// OnlyPassing half was applied by the Source already.
+	Policy health.Policy
 	// MaxQueries bounds the prepared-query results kept; QueryTTL is how long one
 	// is kept when the query sets no DNS TTL of its own.
 	MaxQueries int
@@ -91,9 +92,10 @@ type Store[C any] struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	mu        sync.Mutex // serialises snapshot writers and watch bookkeeping
+	mu        sync.Mutex // serialises snapshot writers and hold bookkeeping
 	onDemand  *lru.Cache[*slot[C], struct{}]
 	pendingDC map[string]chan struct{}
+	following map[string]bool // datacenters whose WatchDatacenter runs
 	lastDCs   time.Time
 
 	stats Stats
@@ -117,8 +119,8 @@ type snapshot[C any] struct {
 	knownRead bool
 }
 
-// dcView is one datacenter's catalog. Each list is read by its own watch; the view is
-// replaced whole when either changes.
+// dcView is one datacenter's catalog. Each list is read by its own blocking query;
+// the view is replaced whole when either changes.
 type dcView[C any] struct {
 	name         string
 	services     map[string]*slot[C] // lower-case service name → slot
@@ -128,7 +130,7 @@ type dcView[C any] struct {
 	nodesRead    bool
 }
 
-// New returns a store; call Run to start watching.
+// New returns a store; call Run to start following Consul.
 func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*Store[C], error) {
 	cfg.withDefaults()
 	if cfg.MaxStale > 0 && cfg.Outage == nil {
@@ -143,15 +145,16 @@ func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*
 		compile:   compile,
 		log:       cfg.Logger,
 		pendingDC: map[string]chan struct{}{},
+		following: map[string]bool{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	var err error
 	s.onDemand, err = lru.NewWithEvict(cfg.MaxServices, func(sl *slot[C], _ struct{}) {
 		// Called from within Add and Remove, with s.mu held. A slot that is still
-		// watching was pushed out by a newer one; Remove has stopped it already.
-		if sl.watching() {
+		// held was pushed out by a newer one; Remove has released it already.
+		if sl.held {
 			s.stats.evictions.Add(1)
-			s.stopWatchLocked(sl)
+			s.releaseLocked(sl)
 		}
 	})
 	if err != nil {
@@ -168,7 +171,7 @@ func New[C any](src Source, compile func(prev C, svc *Service) C, cfg Config) (*
 	return s, nil
 }
 
-// Run watches the local catalog until ctx is cancelled, then stops every watch.
+// Run follows the local datacenter until ctx is cancelled.
 func (s *Store[C]) Run(ctx context.Context) error {
 	go func() {
 		<-ctx.Done()
@@ -182,15 +185,10 @@ func (s *Store[C]) Run(ctx context.Context) error {
 	if s.cfg.StateFile != "" {
 		go s.persistLoop(s.cfg.StateFile, s.cfg.StateEvery)
 	}
-	s.watchCatalog(s.local())
-	<-s.ctx.Done()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, v := range s.snap.Load().dcs {
-		for _, sl := range v.services {
-			s.stopWatchLocked(sl)
-		}
-	}
+	s.followLocked(s.local())
+	s.mu.Unlock()
+	<-s.ctx.Done()
 	return nil
 }
 
@@ -245,156 +243,10 @@ func (s *Store[C]) Lookup(dc, name []byte) (C, Result) {
 	if e == nil {
 		return zero, Miss
 	}
-	if e.svc.Empty() && e.svc.Fallback != FallbackNoData {
+	if e.svc.Empty() && e.svc.Fallback != health.FallbackNoData {
 		return zero, NoService
 	}
 	return e.compiled, Hit
-}
-
-// Await is the slow path after a Miss: it starts what needs watching and waits, up to
-// the configured bound, for the first answer. It never returns Miss unless it timed out.
-func (s *Store[C]) Await(ctx context.Context, dc, name string) (C, Result) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.AwaitTimeout)
-	defer cancel()
-	dc, name = strings.ToLower(dc), strings.ToLower(name)
-	for {
-		c, r := s.Lookup([]byte(dc), []byte(name))
-		if r != Miss {
-			return c, r
-		}
-		wait := s.prepare(dc, name)
-		if wait == nil {
-			// Nothing left to start or wait for: a watch gave up, or the
-			// datacenter list could not be read.
-			return s.Lookup([]byte(dc), []byte(name))
-		}
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return c, Miss
-		}
-	}
-}
-
-// prepare starts the watch a Miss needs and returns what to wait for, or nil when
-// waiting cannot help.
-func (s *Store[C]) prepare(dc, name string) <-chan struct{} {
-	if dc == s.local() {
-		dc = ""
-	}
-	if dc != "" && !s.snap.Load().known[dc] {
-		s.refreshDatacenters()
-		if !s.snap.Load().known[dc] {
-			return nil
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	snap := s.snap.Load()
-	v := snap.local
-	if dc != "" {
-		v = snap.dcs[dc]
-	}
-	if v == nil || !v.servicesRead {
-		if dc == "" {
-			return nil
-		}
-		if ch, ok := s.pendingDC[dc]; ok {
-			return ch
-		}
-		ch := make(chan struct{})
-		s.pendingDC[dc] = ch
-		s.watchCatalog(dc)
-		return ch
-	}
-	sl := v.services[name]
-	if sl == nil {
-		return closedChan
-	}
-	if sl.watching() {
-		select {
-		case <-sl.first:
-			return nil // it delivered, or gave up: either way a new lookup decides
-		default:
-			return sl.first
-		}
-	}
-	s.startWatchLocked(sl, true)
-	return sl.first
-}
-
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-func (s *Store[C]) watchCatalog(dc string) {
-	go func() {
-		err := s.src.WatchNodes(s.ctx, dc, func(n health.Nodes) { s.applyNodes(dc, n) })
-		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("node watch ended", "dc", dc, "err", err)
-		}
-	}()
-	go func() {
-		err := s.src.WatchCatalog(s.ctx, dc, func(c health.Catalog) {
-			s.applyCatalog(dc, c)
-			if dc == s.local() {
-				s.readFromConsul.Store(true)
-			}
-		})
-		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("catalog watch ended", "dc", dc, "err", err)
-			s.mu.Lock()
-			if ch, ok := s.pendingDC[dc]; ok {
-				close(ch)
-				delete(s.pendingDC, dc)
-			}
-			s.mu.Unlock()
-		}
-	}()
-}
-
-// applyCatalog installs a new service list. Slots of services still listed carry over,
-// so their watches and answers are untouched; slots of vanished services stop.
-func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.snap.Load()
-	var oldSvcs map[string]*slot[C]
-	if v := old.dcs[dc]; v != nil {
-		oldSvcs = v.services
-	}
-	svcs := make(map[string]*slot[C], len(c.Services))
-	for name := range c.Services {
-		key := strings.ToLower(name)
-		if _, dup := svcs[key]; dup {
-			continue
-		}
-		if sl := oldSvcs[key]; sl != nil {
-			svcs[key] = sl
-			continue
-		}
-		svcs[key] = &slot[C]{name: name, dc: dc}
-	}
-	for key, sl := range oldSvcs {
-		if svcs[key] != sl {
-			s.stopWatchLocked(sl)
-		}
-	}
-	view := &dcView[C]{name: dc, services: svcs, servicesRead: true}
-	if v := old.dcs[dc]; v != nil {
-		view.nodes, view.nodeAddrs, view.nodesRead = v.nodes, v.nodeAddrs, v.nodesRead
-	}
-	s.install(old, view)
-	s.changes.Add(1)
-	if ch, ok := s.pendingDC[dc]; ok {
-		close(ch)
-		delete(s.pendingDC, dc)
-	}
-	if s.cfg.Prefetch && dc == s.local() {
-		for _, sl := range svcs {
-			if !sl.watching() {
-				s.startWatchLocked(sl, false)
-			}
-		}
-	}
 }
 
 // view finds the datacenter a lookup is about (dc empty or the local one: the local
@@ -430,75 +282,6 @@ func (s *Store[C]) install(old *snapshot[C], view *dcView[C]) {
 		next.local = view
 	}
 	s.snap.Store(next)
-}
-
-func (s *Store[C]) startWatchLocked(sl *slot[C], onDemand bool) {
-	ctx, cancel := context.WithCancel(s.ctx)
-	first := make(chan struct{})
-	sl.cancel, sl.first = cancel, first
-	sl.lastUsed.Store(coarseNow.Load())
-	sl.wmu.Lock()
-	sl.gen++
-	gen := sl.gen
-	sl.wmu.Unlock()
-	s.stats.watches.Add(1)
-	if onDemand {
-		s.onDemand.Add(sl, struct{}{})
-	}
-	go func() {
-		var once sync.Once
-		done := func() { once.Do(func() { close(first) }) }
-		defer done()
-		err := s.src.WatchService(ctx, sl.dc, sl.name, func(u health.Update) {
-			s.applyService(sl, gen, u)
-			done()
-		})
-		if err != nil && ctx.Err() == nil {
-			s.log.Warn("service watch ended", "dc", sl.dc, "service", sl.name, "err", err)
-		}
-	}()
-}
-
-func (s *Store[C]) stopWatchLocked(sl *slot[C]) {
-	if !sl.watching() {
-		return
-	}
-	sl.cancel()
-	sl.cancel = nil
-	s.stats.watches.Add(-1)
-	s.onDemand.Remove(sl)
-	sl.wmu.Lock()
-	sl.gen++
-	old := sl.entry.Swap(nil)
-	sl.wmu.Unlock()
-	account(&s.stats, old, nil)
-}
-
-func (s *Store[C]) applyService(sl *slot[C], gen uint64, u health.Update) {
-	insts, fb := s.cfg.Policy.choose(u.Instances)
-	svc := &Service{
-		Name:       sl.name,
-		Datacenter: sl.dc,
-		Instances:  insts,
-		All:        u.Instances,
-		Index:      u.Index,
-		Updated:    time.Now(),
-		Fallback:   fb,
-	}
-	sl.wmu.Lock()
-	defer sl.wmu.Unlock()
-	if sl.gen != gen {
-		return // the watch that sent this was stopped meanwhile
-	}
-	var prev C
-	old := sl.entry.Load()
-	if old != nil {
-		prev = old.compiled
-	}
-	e := &entry[C]{svc: svc, compiled: s.compile(prev, svc)}
-	sl.entry.Store(e)
-	s.changes.Add(1)
-	account(&s.stats, old, e)
 }
 
 // Stats returns the store's counters.

@@ -26,14 +26,7 @@ func startStore(t *testing.T, a *consultest.Agent, cfg Config) (*Store[[]string]
 	t.Helper()
 	w := health.NewWatcher(health.Config{Client: a.Client, AllowStale: true})
 	cfg.LocalDC = a.Datacenter
-	s, err := New(w, names, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	s := runStore(t, w, cfg)
 	consultest.Eventually(t, 10*time.Second, func() error {
 		if ok, why := s.Ready(); !ok {
 			return fmt.Errorf("not ready: %s", why)
@@ -41,6 +34,20 @@ func startStore(t *testing.T, a *consultest.Agent, cfg Config) (*Store[[]string]
 		return nil
 	})
 	return s, w
+}
+
+// runStore starts a store over src until the test ends.
+func runStore(t *testing.T, src Source, cfg Config) *Store[[]string] {
+	t.Helper()
+	s, err := New(src, names, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
 }
 
 func register(t *testing.T, a *consultest.Agent, svc string, n int) {
@@ -193,8 +200,8 @@ func TestNoHealthyPolicy(t *testing.T) {
 	a := consultest.Start(t)
 	register(t, a, "web", 4)
 	stores := map[string]*Store[[]string]{}
-	for name, p := range map[string]Policy{
-		"nxdomain": {}, "nodata": {NoHealthy: "nodata"}, "all": {NoHealthy: "all"}, "panic50": {PanicPercent: 50},
+	for name, p := range map[string]health.Policy{
+		"nxdomain": {}, "nodata": {NoHealthy: health.NoHealthyNoData}, "all": {NoHealthy: health.NoHealthyAll}, "panic50": {PanicPercent: 50},
 	} {
 		stores[name], _ = startStore(t, a, Config{Policy: p})
 	}

@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// sweepLoop keeps the on-demand LRU in query order and stops idle watches. Queries
+// sweepLoop keeps the on-demand LRU in query order and releases idle services. Queries
 // only stamp an atomic; the LRU, which takes a lock, is updated here once a second.
 func (s *Store[C]) sweepLoop() {
 	t := time.NewTicker(time.Second)
@@ -26,7 +26,7 @@ func (s *Store[C]) sweep(now int64) {
 	defer s.mu.Unlock()
 	for _, v := range s.snap.Load().dcs {
 		for _, sl := range v.services {
-			if !sl.watching() {
+			if !sl.held {
 				continue
 			}
 			used := sl.lastUsed.Load()
@@ -37,7 +37,7 @@ func (s *Store[C]) sweep(now int64) {
 			prefetched := s.cfg.Prefetch && sl.dc == s.local()
 			if !prefetched && now-used >= idle {
 				s.stats.idle.Add(1)
-				s.stopWatchLocked(sl)
+				s.releaseLocked(sl)
 			}
 		}
 	}

@@ -85,10 +85,10 @@ func TestTokenNotInErrorsOrLogs(t *testing.T) {
 
 	wctx, wcancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- w.WatchService(wctx, "", "web", func(Update) {}) }()
+	go func() { done <- w.WatchCatalog(wctx, "", func(Catalog) {}) }()
 	consultest.Eventually(t, 10*time.Second, func() error {
 		// The watch's own failure, then the outage gate's probes (with the token too).
-		if w.Stats().Errors(KindService) < 1 || w.Stats().Errors(KindProbe) < 2 {
+		if w.Stats().Errors(KindCatalog) < 1 || w.Stats().Errors(KindProbe) < 2 {
 			return errors.New("waiting for failed requests")
 		}
 		return nil

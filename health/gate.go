@@ -39,6 +39,7 @@ type gate struct {
 	jitter func(d time.Duration) time.Duration
 
 	mu         sync.Mutex
+	resync     chan struct{} // closed, and replaced, when every loop must re-read
 	down       bool
 	opened     chan struct{} // closed when the gate opens; replaced when it closes
 	waiters    int
@@ -54,12 +55,36 @@ type gate struct {
 }
 
 func newGate(probe func(ctx context.Context) error, log *slog.Logger) *gate {
-	return &gate{probe: probe, log: log, jitter: func(d time.Duration) time.Duration {
+	return &gate{probe: probe, log: log, resync: make(chan struct{}), jitter: func(d time.Duration) time.Duration {
 		if d <= 0 {
 			return 0
 		}
 		return rand.N(d)
 	}}
+}
+
+// resyncs returns the channel that is closed the next time every loop must drop its
+// blocking request and re-read without blocking.
+func (g *gate) resyncs() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.resync
+}
+
+// resyncAll tells every loop to re-read: one of them saw Consul go away or come back
+// with its index reset. A loop blocked on a restarted agent with the old agent's
+// (higher) index would otherwise see nothing until its wait ends - up to a minute
+// of changes hidden - because the new agent keeps blocking until its index passes
+// the old one. With a handful of loops, re-reading them all costs a few requests.
+func (g *gate) resyncAll() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.resyncLocked()
+}
+
+func (g *gate) resyncLocked() {
+	close(g.resync)
+	g.resync = make(chan struct{})
 }
 
 // fail closes the gate after a request failed with err because Consul is unreachable.
@@ -70,6 +95,7 @@ func (g *gate) fail(err error) {
 		return
 	}
 	g.down, g.opened, g.probes, g.closedAt = true, make(chan struct{}), 0, time.Now()
+	g.resyncLocked()
 	// Closed again soon after opening: Consul answered the probe but not the
 	// loops (after a freeze it is still busy with the connections it had, and its
 	// per-client connection limit is full of them). Release slower next time.
@@ -183,8 +209,9 @@ var errNoLeader = errors.New("consul answered without a known leader")
 
 // unreachable reports whether err means Consul as a whole cannot answer now, as
 // opposed to an error about one request (an ACL denial, an unknown datacenter).
+// A refused token never closes the gate: Consul answered.
 func unreachable(err error) bool {
-	if errors.Is(err, ErrNoDatacenter) {
+	if errors.Is(err, ErrNoDatacenter) || errors.Is(err, ErrPermission) {
 		return false
 	}
 	if errors.Is(err, errNoLeader) {
@@ -192,7 +219,16 @@ func unreachable(err error) bool {
 	}
 	var se api.StatusError
 	if errors.As(err, &se) {
-		return se.Code == http.StatusTooManyRequests || se.Code >= 500
+		// 429 is back-pressure (limiter in limit.go), never an outage: Consul is
+		// there, and closing the gate on it would stop every loop at once.
+		return se.Code >= 500
 	}
 	return true // transport errors: refused, reset, timed out
+}
+
+// throttled reports whether Consul answered 429: too many connections from this
+// client address (limits.http_max_conns_per_client), or a request rate limit.
+func throttled(err error) bool {
+	var se api.StatusError
+	return errors.As(err, &se) && se.Code == http.StatusTooManyRequests
 }

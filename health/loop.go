@@ -51,7 +51,15 @@ func (l *loop[T]) run(ctx context.Context) error {
 		delivered bool
 		failures  int
 		bucket    = tokenBucket{burst: paceBurst}
+		// epoch is the gate's resync channel as of the last request.
+		epoch <-chan struct{}
+		// denied is the cause of this loop's current ACL refusal, "" if none.
+		denied string
 	)
+	defer l.stats.acl.drop(&denied)
+	if l.gate != nil {
+		epoch = l.gate.resyncs()
+	}
 	for {
 		if err := sleep(ctx, bucket.take(time.Now(), l.minInterval)); err != nil {
 			return err
@@ -62,12 +70,24 @@ func (l *loop[T]) run(ctx context.Context) error {
 				return err
 			}
 		}
+		if l.gate != nil {
+			// A resync asked for since the last request started (it may have
+			// found this loop between two requests) applies to this one.
+			select {
+			case <-epoch:
+				resync = true
+			default:
+			}
+			epoch = l.gate.resyncs()
+		}
 		l.stats.request(l.kind)
 		ask := index
 		if resync {
 			ask = 0
 		}
-		v, got, err := l.fetch(ctx, ask)
+		l.stats.inFlight.Add(1)
+		v, got, err := l.fetchOrResync(ctx, ask, epoch)
+		l.stats.inFlight.Add(-1)
 		if errors.Is(err, errNoLeader) && !delivered {
 			err = nil // a leaderless answer beats none
 		}
@@ -75,7 +95,16 @@ func (l *loop[T]) run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			l.stats.failure(l.kind)
+			if errors.Is(err, errResync) {
+				resync = true // not a failure: another loop saw Consul go or reset
+				continue
+			}
+			// A refused token is logged once per cause (acl.go), not per watch.
+			err = l.stats.acl.observe(l.log, l.kind, loopEndpoint(l.kind, l.what), err, &denied)
+			l.stats.failed(l.kind, err)
+			if throttled(err) {
+				l.stats.throttled.Add(1)
+			}
 			resync = true
 			if errors.Is(err, ErrNoDatacenter) && !delivered {
 				return fmt.Errorf("watch %s: %w", l.what, err)
@@ -86,7 +115,7 @@ func (l *loop[T]) run(ctx context.Context) error {
 			// 10 000 watches must not write 10 000 lines.
 			gated := l.gate != nil && unreachable(err)
 			level := slog.LevelDebug
-			if failures == 1 && !gated {
+			if failures == 1 && !gated && !errors.Is(err, ErrPermission) {
 				level = slog.LevelWarn
 			}
 			l.log.Log(ctx, level, "consul request failed; retrying", "watch", l.what, "err", err.Error(), "failures", failures)
@@ -112,6 +141,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 			failures = 0
 		}
 		resync = false
+		if denied != "" {
+			l.stats.acl.observe(l.log, l.kind, "", nil, &denied)
+		}
 		l.stats.contact()
 		if l.gate != nil {
 			l.gate.ok()
@@ -132,6 +164,9 @@ func (l *loop[T]) run(ctx context.Context) error {
 			l.stats.indexReset()
 			l.log.Info("consul index went backwards; resetting", "watch", l.what, "from", index, "to", got)
 			index = 0
+			if l.gate != nil {
+				l.gate.resyncAll() // the other loops block on old indexes too
+			}
 			continue
 		case got == index:
 			// The wait ended with nothing new.
@@ -141,6 +176,33 @@ func (l *loop[T]) run(ctx context.Context) error {
 		delivered = true
 		l.out(v)
 	}
+}
+
+// errResync: the request was dropped because every loop must re-read (gate.resyncAll).
+var errResync = errors.New("resync")
+
+// fetchOrResync is one fetch, cut short when resync is closed: the gate asks every
+// loop to re-read.
+func (l *loop[T]) fetchOrResync(ctx context.Context, index uint64, resync <-chan struct{}) (T, uint64, error) {
+	if resync == nil {
+		return l.fetch(ctx, index)
+	}
+	rctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		select {
+		case <-resync:
+			cancel(errResync)
+		case <-stop:
+		}
+	}()
+	v, got, err := l.fetch(rctx, index)
+	if err != nil && ctx.Err() == nil && context.Cause(rctx) == errResync {
+		return v, got, errResync
+	}
+	return v, got, err
 }
 
 // paceBurst is how many requests may follow each other without waiting. A change

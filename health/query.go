@@ -17,7 +17,7 @@ var ErrNoQuery = errors.New("no such prepared query")
 // already applied the query's own health filter and failover) and how long the
 // query says its answer may be cached.
 type QueryResult struct {
-	Update
+	ServiceState
 	// TTL is the query's DNS TTL, 0 when it sets none.
 	TTL time.Duration
 }
@@ -27,9 +27,13 @@ type QueryResult struct {
 func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResult, error) {
 	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
 	defer cancel()
-	w.stats.request(KindQuery)
+	defer w.stats.begin(KindQuery)()
 	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
-	resp, _, err := w.cfg.Client.PreparedQuery().Execute(name, q)
+	resp, meta, err := w.cfg.Client.PreparedQuery().Execute(name, q)
+	if err == nil && resp != nil {
+		err = emptied(KindQuery, len(resp.Nodes), meta, false)
+	}
+	err = w.stats.acl.observeOneShot(w.log, KindQuery, "/v1/query/"+name+"/execute", err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return QueryResult{}, ctx.Err()
@@ -38,7 +42,7 @@ func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResul
 		if errors.As(err, &se) && se.Code == http.StatusNotFound {
 			return QueryResult{}, fmt.Errorf("execute query %s/%s: %w", dc, name, ErrNoQuery)
 		}
-		w.stats.failure(KindQuery)
+		w.stats.failed(KindQuery, err)
 		return QueryResult{}, fmt.Errorf("execute query %s/%s: %w", dc, name, classify(dc, err))
 	}
 	w.stats.contact()
@@ -46,8 +50,8 @@ func (w *Watcher) ExecuteQuery(ctx context.Context, dc, name string) (QueryResul
 	for i := range resp.Nodes {
 		entries[i] = &resp.Nodes[i]
 	}
-	r := QueryResult{Update: Update{Service: resp.Service, Datacenter: resp.Datacenter,
-		Instances: instancesFrom(entries, w.cfg.OnlyPassing)}}
+	r := QueryResult{ServiceState: ServiceState{Service: resp.Service, Datacenter: resp.Datacenter,
+		Instances: instancesFrom(entries, w.cfg.Policy.OnlyPassing)}}
 	if resp.DNS.TTL != "" {
 		if d, err := time.ParseDuration(resp.DNS.TTL); err == nil && d > 0 {
 			r.TTL = d

@@ -10,17 +10,18 @@ type Kind uint8
 
 const (
 	KindCatalog     Kind = iota // /v1/catalog/services
-	KindService                 // /v1/health/service/<name>
+	KindService                 // /v1/health/service/<name>, non-blocking (feed.go)
 	KindNodes                   // /v1/catalog/nodes
 	KindDatacenters             // /v1/agent/self and /v1/catalog/datacenters (one-shot)
 	KindQuery                   // /v1/query/<name>/execute (one-shot)
 	KindProbe                   // a consistent read while Consul is unreachable (gate.go)
+	KindChecks                  // /v1/health/state/any, the change feed's checks (feed.go)
 	numKinds
 )
 
 // Kinds lists every Kind, so metrics code can export all of them without knowing them.
 func Kinds() []Kind {
-	return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery, KindProbe}
+	return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery, KindProbe, KindChecks}
 }
 
 func (k Kind) String() string {
@@ -37,6 +38,8 @@ func (k Kind) String() string {
 		return "query"
 	case KindProbe:
 		return "probe"
+	case KindChecks:
+		return "checks"
 	default:
 		return "unknown"
 	}
@@ -48,10 +51,15 @@ type Stats struct {
 	requests    [numKinds]atomic.Uint64
 	errors      [numKinds]atomic.Uint64
 	indexResets atomic.Uint64
+	throttled   atomic.Uint64 // answers 429 (too many requests)
+	sweeps      atomic.Uint64 // catalog changes that refetched every held service
+	inFlight    atomic.Int64
 	lastContact atomic.Int64 // unix nanoseconds of the last successful answer; 0 = never
 	// failingSince is when requests started failing with no success since, in unix
 	// nanoseconds; 0 while Consul answers.
 	failingSince atomic.Int64
+	// acl tracks the requests Consul refused the token for (acl.go).
+	acl denials
 }
 
 // Requests is the number of requests started against endpoints of kind k.
@@ -75,6 +83,18 @@ func (s *Stats) Errors(k Kind) uint64 {
 // (a server restored from a snapshot, a dev agent restarted, a different server answering
 // a stale read).
 func (s *Stats) IndexResets() uint64 { return s.indexResets.Load() }
+
+// Throttled counts requests Consul answered 429: too many connections from this
+// address, or a rate limit. They slow the refetch pool down; they are no outage.
+func (s *Stats) Throttled() uint64 { return s.throttled.Load() }
+
+// Sweeps counts catalog changes that refetched every held service, because the
+// service list alone cannot say which service changed.
+func (s *Stats) Sweeps() uint64 { return s.sweeps.Load() }
+
+// InFlight is the number of requests to Consul now waiting for an answer, blocking
+// queries included.
+func (s *Stats) InFlight() int64 { return s.inFlight.Load() }
 
 // LastContactUnixNano is when Consul last answered successfully, or 0 if never.
 func (s *Stats) LastContactUnixNano() int64 { return s.lastContact.Load() }
@@ -100,7 +120,14 @@ func (s *Stats) Outage() time.Duration {
 }
 
 func (s *Stats) request(k Kind) { s.requests[k].Add(1) }
-func (s *Stats) indexReset()    { s.indexResets.Add(1) }
+
+// begin counts a one-shot request of kind k and returns what ends it.
+func (s *Stats) begin(k Kind) (end func()) {
+	s.request(k)
+	s.inFlight.Add(1)
+	return func() { s.inFlight.Add(-1) }
+}
+func (s *Stats) indexReset() { s.indexResets.Add(1) }
 
 func (s *Stats) failure(k Kind) {
 	s.errors[k].Add(1)

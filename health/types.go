@@ -46,10 +46,10 @@ type Instance struct {
 // Healthy reports whether the instance belongs in a normal answer.
 func (i *Instance) Healthy() bool { return i.Status != Critical }
 
-// Update is the full current state of one service in one datacenter. Instances holds
+// ServiceState is the full current state of one service in one datacenter. Instances holds
 // every registered instance, healthy or not, so that later stages can apply fallback
 // policies; an empty slice means the service has no registered instance left.
-type Update struct {
+type ServiceState struct {
 	Service    string
 	Datacenter string
 	Instances  []Instance

@@ -2,10 +2,10 @@ package health
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -33,8 +33,9 @@ type Config struct {
 	// Client sends the ACL token, if any, in the X-Consul-Token header (api.Config.Token):
 	// never as a ?token= parameter, which would end up in error strings.
 	Client *api.Client
-	// OnlyPassing makes warning count as Critical too, like Consul's dns_config.only_passing.
-	OnlyPassing bool
+	// Policy is the answer policy; the watcher applies its OnlyPassing half when it
+	// classifies instances, the cache the rest (Policy.Choose).
+	Policy Policy
 	// WaitTime bounds each blocking request; 0 means DefaultWaitTime. Consul caps it
 	// at 10 minutes.
 	WaitTime time.Duration
@@ -45,9 +46,19 @@ type Config struct {
 	// leader elections and load spreads over all servers. Production wiring should set
 	// it (the zero value is the conservative choice only because it is the zero value).
 	AllowStale bool
+	// MaxConns bounds the refetch requests in flight at once (per Watcher, all
+	// datacenters together); 0 means DefaultMaxConns. The transport should carry
+	// the same bound (http.Transport.MaxConnsPerHost), which also covers the three
+	// blocking queries of each watched datacenter.
+	MaxConns int
 	// Logger receives warnings about Consul outages; nil discards.
 	Logger *slog.Logger
 }
+
+// DefaultMaxConns is the connection budget: far under the 200 connections a Consul
+// agent accepts from one client address by default, so that a few replicas and the
+// local tools fit beside each other.
+const DefaultMaxConns = 16
 
 // Watcher runs blocking-query loops against one Consul agent. It is safe for
 // concurrent use: run one Watch* call per goroutine.
@@ -56,6 +67,11 @@ type Watcher struct {
 	log   *slog.Logger
 	stats Stats
 	gate  *gate
+	lim   *limiter
+
+	feedsMu sync.Mutex
+	feeds   map[string]*feed // datacenter as asked ("" = the agent's own) → its feed
+	running int              // feeds whose WatchDatacenter runs
 }
 
 // NewWatcher applies defaults to cfg. It panics if cfg.Client is nil.
@@ -77,7 +93,10 @@ func NewWatcher(cfg Config) *Watcher {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	w := &Watcher{cfg: cfg, log: log}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	w := &Watcher{cfg: cfg, log: log, lim: newLimiter(cfg.MaxConns - loopsPerFeed), feeds: map[string]*feed{}}
 	w.gate = newGate(w.probe, log)
 	return w
 }
@@ -90,7 +109,7 @@ func NewWatcher(cfg Config) *Watcher {
 // everything committed. A refusal that is not about reachability (an ACL denial)
 // still means Consul is back.
 func (w *Watcher) probe(ctx context.Context) error {
-	w.stats.request(KindProbe)
+	defer w.stats.begin(KindProbe)()
 	q := (&api.QueryOptions{RequireConsistent: true}).WithContext(ctx)
 	_, _, err := w.cfg.Client.Catalog().Service("consul", "", q)
 	if err != nil && unreachable(err) {
@@ -115,6 +134,13 @@ func (w *Watcher) leader(meta *api.QueryMeta) error {
 
 // Stats returns the watcher's counters; they are live, not a copy.
 func (w *Watcher) Stats() *Stats { return &w.stats }
+
+// RequestLimit is how many refetches may be in flight now (it halves on each 429
+// and grows back with successes) and the most it may reach.
+func (w *Watcher) RequestLimit() (limit, most int) {
+	l, _ := w.lim.current()
+	return l, w.lim.most()
+}
 
 // queryOptions builds one request. Its context carries a deadline so that a hung agent
 // (paused process, black-holed connection) cannot stall a loop forever: the api
@@ -154,36 +180,13 @@ func run[T any](ctx context.Context, w *Watcher, kind Kind, what string, fetch f
 	return l.run(ctx)
 }
 
-// WatchService watches every instance of one service, healthy or not
-// (/v1/health/service/<name> without ?passing), and calls out with the full state
-// first and then on every change of Consul's index. dc "" means the agent's own
-// datacenter; Update.Datacenter echoes dc as given.
+// WatchCatalog watches the list of service names and tags in dc
+// (/v1/catalog/services), and calls out with the full list first and then on every
+// change of Consul's index. dc "" means the agent's own datacenter; Catalog.Datacenter
+// echoes dc as given.
 //
 // It blocks until ctx is done and then returns ctx.Err(). The only other return is an
 // error wrapping ErrNoDatacenter, before out was ever called.
-func (w *Watcher) WatchService(ctx context.Context, dc, name string, out func(Update)) error {
-	if name == "" {
-		return errors.New("watch service: empty service name")
-	}
-	what := fmt.Sprintf("service %s/%s", dc, name)
-	return run(ctx, w, KindService, what, func(ctx context.Context, index uint64) (Update, uint64, error) {
-		q, cancel := w.queryOptions(ctx, dc, index)
-		defer cancel()
-		entries, meta, err := w.cfg.Client.Health().Service(name, "", false, q)
-		if err != nil {
-			return Update{}, 0, classify(dc, err)
-		}
-		return Update{
-			Service:    name,
-			Datacenter: dc,
-			Instances:  instancesFrom(entries, w.cfg.OnlyPassing),
-			Index:      meta.LastIndex,
-		}, meta.LastIndex, nil // no w.leader: see there
-	}, out)
-}
-
-// WatchCatalog watches the list of service names and tags in dc
-// (/v1/catalog/services), with the same contract as WatchService.
 func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)) error {
 	return run(ctx, w, KindCatalog, "catalog "+dc, func(ctx context.Context, index uint64) (Catalog, uint64, error) {
 		q, cancel := w.queryOptions(ctx, dc, index)
@@ -191,6 +194,9 @@ func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)
 		svcs, meta, err := w.cfg.Client.Catalog().Services(q)
 		if err != nil {
 			return Catalog{}, 0, classify(dc, err)
+		}
+		if err := emptied(KindCatalog, len(svcs), meta, w.leader(meta) != nil); err != nil {
+			return Catalog{}, 0, err
 		}
 		if svcs == nil {
 			svcs = map[string][]string{}
@@ -200,7 +206,7 @@ func (w *Watcher) WatchCatalog(ctx context.Context, dc string, out func(Catalog)
 }
 
 // WatchNodes watches the node list of dc (/v1/catalog/nodes), with the same contract
-// as WatchService.
+// as WatchCatalog.
 func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) error {
 	return run(ctx, w, KindNodes, "nodes "+dc, func(ctx context.Context, index uint64) (Nodes, uint64, error) {
 		q, cancel := w.queryOptions(ctx, dc, index)
@@ -208,6 +214,9 @@ func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) er
 		nodes, meta, err := w.cfg.Client.Catalog().Nodes(q)
 		if err != nil {
 			return Nodes{}, 0, classify(dc, err)
+		}
+		if err := emptied(KindNodes, len(nodes), meta, w.leader(meta) != nil); err != nil {
+			return Nodes{}, 0, err
 		}
 		ns := make([]Node, 0, len(nodes))
 		for _, n := range nodes {
@@ -217,20 +226,6 @@ func (w *Watcher) WatchNodes(ctx context.Context, dc string, out func(Nodes)) er
 		}
 		return Nodes{Datacenter: dc, Nodes: ns, Index: meta.LastIndex}, meta.LastIndex, w.leader(meta)
 	}, out)
-}
-
-// LocalDatacenter asks the agent which datacenter it belongs to (/v1/agent/self).
-func (w *Watcher) LocalDatacenter(ctx context.Context) (string, error) {
-	var self struct {
-		Config struct{ Datacenter string }
-	}
-	if err := w.oneShot(ctx, "/v1/agent/self", &self); err != nil {
-		return "", fmt.Errorf("local datacenter: %w", err)
-	}
-	if self.Config.Datacenter == "" {
-		return "", errors.New("local datacenter: agent reported none")
-	}
-	return self.Config.Datacenter, nil
 }
 
 // Datacenters lists the datacenters Consul knows (/v1/catalog/datacenters). Use it to
@@ -246,7 +241,7 @@ func (w *Watcher) Datacenters(ctx context.Context) ([]string, error) {
 func (w *Watcher) oneShot(ctx context.Context, path string, out any) error {
 	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
 	defer cancel()
-	w.stats.request(KindDatacenters)
+	defer w.stats.begin(KindDatacenters)()
 	if _, err := w.cfg.Client.Raw().Query(path, out, (&api.QueryOptions{}).WithContext(rctx)); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

@@ -86,13 +86,37 @@ func watch(t *testing.T, fn func(ctx context.Context) error) *running {
 	return r
 }
 
-func watchService(t *testing.T, w *Watcher, dc, name string) *recorder[Update] {
-	r := &recorder[Update]{}
-	watch(t, func(ctx context.Context) error { return w.WatchService(ctx, dc, name, r.add) })
-	return r
+// watchServices holds names in dc through one feed and records each one's states.
+func watchServices(t *testing.T, w *Watcher, dc string, names ...string) []*recorder[ServiceState] {
+	sink := feedSink{}
+	recs := make([]*recorder[ServiceState], len(names))
+	for i, n := range names {
+		recs[i] = &recorder[ServiceState]{}
+		sink[n] = recs[i]
+	}
+	watch(t, func(ctx context.Context) error { return w.WatchDatacenter(ctx, dc, sink) })
+	for _, n := range names {
+		w.Hold(dc, n)
+	}
+	return recs
 }
 
-func only(u Update, id string) (Instance, error) {
+func watchService(t *testing.T, w *Watcher, dc, name string) *recorder[ServiceState] {
+	return watchServices(t, w, dc, name)[0]
+}
+
+// feedSink records the states of some services; the map is not written after start.
+type feedSink map[string]*recorder[ServiceState]
+
+func (feedSink) Catalog(Catalog) {}
+func (feedSink) Nodes(Nodes)     {}
+func (s feedSink) Service(st ServiceState) {
+	if r := s[st.Service]; r != nil {
+		r.add(st)
+	}
+}
+
+func only(u ServiceState, id string) (Instance, error) {
 	for _, in := range u.Instances {
 		if in.ID == id {
 			return in, nil
@@ -102,7 +126,7 @@ func only(u Update, id string) (Instance, error) {
 }
 
 func testWatcher(a *consultest.Agent, onlyPassing bool) *Watcher {
-	return NewWatcher(Config{Client: a.Client, OnlyPassing: onlyPassing, AllowStale: true, WaitTime: 5 * time.Second})
+	return NewWatcher(Config{Client: a.Client, Policy: Policy{OnlyPassing: onlyPassing}, AllowStale: true, WaitTime: 5 * time.Second})
 }
 
 func TestWatchServiceHealth(t *testing.T) {
@@ -113,7 +137,7 @@ func TestWatchServiceHealth(t *testing.T) {
 	rOnly := watchService(t, wOnly, "", "web")
 
 	// Not registered yet: the first answer is delivered, empty.
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		if len(u.Instances) != 0 || u.Service != "web" {
 			return fmt.Errorf("want empty update for web, got %+v", u)
 		}
@@ -125,9 +149,9 @@ func TestWatchServiceHealth(t *testing.T) {
 		Weights: &api.AgentWeights{Passing: 10, Warning: 3},
 		Check:   &api.AgentServiceCheck{CheckID: "web-1-ttl", TTL: "1h", Status: api.HealthPassing},
 	})
-	expect := func(name string, r *recorder[Update], status Status, raw string, weight uint16) {
+	expect := func(name string, r *recorder[ServiceState], status Status, raw string, weight uint16) {
 		t.Helper()
-		u := waitLast(t, r, func(u Update) error {
+		u := waitLast(t, r, func(u ServiceState) error {
 			in, err := only(u, "web-1")
 			if err != nil {
 				return err
@@ -138,12 +162,12 @@ func TestWatchServiceHealth(t *testing.T) {
 			return nil
 		})
 		if u.Index == 0 {
-			t.Errorf("%s: Update.Index = 0", name)
+			t.Errorf("%s: ServiceState.Index = 0", name)
 		}
 	}
 
 	expect("registered", r, Passing, api.HealthPassing, 10)
-	in, _ := only(waitLast(t, r, func(Update) error { return nil }), "web-1")
+	in, _ := only(waitLast(t, r, func(ServiceState) error { return nil }), "web-1")
 	if in.Address != "127.0.0.9" || !in.OwnAddress || in.Port != 8080 || in.Node != a.NodeName ||
 		in.NodeAddress != "127.0.0.1" || !slices.Equal(in.Tags, []string{"v1", "primary"}) {
 		t.Errorf("registered instance = %+v", in)
@@ -171,7 +195,7 @@ func TestWatchServiceHealth(t *testing.T) {
 	expect("node maintenance off", r, Passing, api.HealthPassing, 10)
 
 	a.Deregister(t, "web-1")
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		if u.Instances == nil || len(u.Instances) != 0 {
 			return fmt.Errorf("after deregister: instances = %#v, want empty non-nil", u.Instances)
 		}
@@ -198,7 +222,7 @@ func TestWatchServiceNodes(t *testing.T) {
 	a.RegisterExternal(t, "ext-2", "127.0.0.22", &api.AgentService{ID: "api-2", Service: "api", Port: 9002, Address: "127.0.0.99"},
 		&api.HealthCheck{CheckID: "serfHealth", Name: "Serf Health Status", Status: api.HealthPassing})
 
-	u := waitLast(t, r, func(u Update) error {
+	u := waitLast(t, r, func(u ServiceState) error {
 		if len(u.Instances) != 2 {
 			return fmt.Errorf("%d instances, want 2", len(u.Instances))
 		}
@@ -219,7 +243,7 @@ func TestWatchServiceNodes(t *testing.T) {
 	// A failing node check takes every service on that node out.
 	a.RegisterExternal(t, "ext-2", "127.0.0.22", nil,
 		&api.HealthCheck{CheckID: "serfHealth", Name: "Serf Health Status", Status: api.HealthCritical})
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		in, err := only(u, "api-2")
 		if err != nil {
 			return err
@@ -292,9 +316,9 @@ func TestUnknownDatacenter(t *testing.T) {
 		run  func() error
 		want string
 	}{
-		{"service", func() error {
-			return w.WatchService(ctx, "nowhere", "web", func(Update) { t.Error("out called for unknown dc") })
-		}, "watch service nowhere/web"},
+		{"datacenter", func() error {
+			return w.WatchDatacenter(ctx, "nowhere", feedSink{})
+		}, "watch "},
 		{"catalog", func() error {
 			return w.WatchCatalog(ctx, "nowhere", func(Catalog) { t.Error("out called for unknown dc") })
 		}, "watch catalog nowhere"},
@@ -343,7 +367,7 @@ func TestWatchRecoversFromIndexReset(t *testing.T) {
 	a.Restart()
 	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 1001})
 
-	after := waitLast(t, r, func(u Update) error {
+	after := waitLast(t, r, func(u ServiceState) error {
 		if len(u.Instances) != 1 || u.Instances[0].Port != 1001 {
 			return fmt.Errorf("instances = %+v, want only web-1 on port 1001", u.Instances)
 		}
@@ -362,9 +386,9 @@ func TestWatchCancelIsPrompt(t *testing.T) {
 	w := NewWatcher(Config{Client: a.Client, WaitTime: time.Minute})
 
 	// Cancelled while blocked in a long blocking query.
-	r := &recorder[Update]{}
-	run := watch(t, func(ctx context.Context) error { return w.WatchService(ctx, "", "web", r.add) })
-	waitLast(t, r, func(Update) error { return nil })
+	r := &recorder[Catalog]{}
+	run := watch(t, func(ctx context.Context) error { return w.WatchCatalog(ctx, "", r.add) })
+	waitLast(t, r, func(Catalog) error { return nil })
 	assertPromptCancel(t, "blocking query", run)
 
 	// Cancelled while waiting at the outage gate (and probing) with the agent dead.
@@ -396,21 +420,22 @@ func assertPromptCancel(t *testing.T, what string, run *running) {
 	}
 }
 
-// TestOutageGate kills the agent under many running watches. Connection refused comes
-// back in microseconds, so without the gate every watch would retry on its own (with
-// backoff, about 7 times in 3 s each); with it they all wait while one prober asks.
-// When the agent is back, every watch resumes.
+// TestOutageGate kills the agent under a feed holding many services. Connection
+// refused comes back in microseconds, so without the gate every loop would retry on
+// its own (with backoff, about 7 times in 3 s each); with it they all wait while one
+// prober asks. When the agent is back, every held service is fresh again.
 func TestOutageGate(t *testing.T) {
 	a := consultest.Start(t)
 	var logs syncBuffer
 	w := NewWatcher(Config{Client: a.Client, WaitTime: 2 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	const watches = 20
-	recs := make([]*recorder[Update], watches)
-	for i := range recs {
-		recs[i] = watchService(t, w, "", fmt.Sprintf("web-%d", i))
+	var svcs []string
+	for i := range watches {
+		svcs = append(svcs, fmt.Sprintf("web-%d", i))
 	}
+	recs := watchServices(t, w, "", svcs...)
 	for _, r := range recs {
-		waitLast(t, r, func(Update) error { return nil })
+		waitLast(t, r, func(ServiceState) error { return nil })
 	}
 	contact := w.Stats().LastContactUnixNano()
 	if contact == 0 {
@@ -419,20 +444,20 @@ func TestOutageGate(t *testing.T) {
 
 	a.Kill()
 	consultest.Eventually(t, settle, func() error {
-		if w.Stats().Errors(KindService) == 0 {
+		if loopErrors(w) == 0 {
 			return errors.New("no request has failed yet")
 		}
 		return nil
 	})
 	const window = 3 * time.Second
-	svc, probes := w.Stats().Requests(KindService), w.Stats().Requests(KindProbe)
+	svc, probes := loopRequests(w), w.Stats().Requests(KindProbe)
 	// Bounded observation window: this is what is being measured, not synchronisation.
 	time.Sleep(window)
-	svc, probes = w.Stats().Requests(KindService)-svc, w.Stats().Requests(KindProbe)-probes
-	// Each watch fails at most once more (its request was in flight when the agent
+	svc, probes = loopRequests(w)-svc, w.Stats().Requests(KindProbe)-probes
+	// Each loop fails at most once more (its request was in flight when the agent
 	// died); the probes back off from 100 ms to 2 s: about 5 in 3 s.
-	if svc > watches {
-		t.Errorf("%d watch requests in %v against a dead agent: the watches are not waiting", svc, window)
+	if svc > 3 {
+		t.Errorf("%d feed requests in %v against a dead agent: the loops are not waiting", svc, window)
 	}
 	if probes < 2 || probes > 15 {
 		t.Errorf("%d probes in %v, want 2..15", probes, window)
@@ -449,7 +474,7 @@ func TestOutageGate(t *testing.T) {
 	for i, r := range recs {
 		id := fmt.Sprintf("web-%d-1", i)
 		a.RegisterService(t, api.AgentServiceRegistration{ID: id, Name: fmt.Sprintf("web-%d", i), Port: 80})
-		waitLast(t, r, func(u Update) error {
+		waitLast(t, r, func(u ServiceState) error {
 			_, err := only(u, id)
 			return err
 		})
@@ -463,11 +488,11 @@ func TestWatchSurvivesHungAgent(t *testing.T) {
 	a := consultest.Start(t)
 	w := NewWatcher(Config{Client: a.Client, WaitTime: time.Second})
 	r := watchService(t, w, "", "web")
-	waitLast(t, r, func(Update) error { return nil })
+	waitLast(t, r, func(ServiceState) error { return nil })
 
 	a.Pause()
 	consultest.Eventually(t, settle, func() error {
-		if w.Stats().Errors(KindService) == 0 {
+		if loopErrors(w) == 0 {
 			return errors.New("no request has timed out yet")
 		}
 		return nil
@@ -475,10 +500,23 @@ func TestWatchSurvivesHungAgent(t *testing.T) {
 	a.Resume()
 
 	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 80})
-	waitLast(t, r, func(u Update) error {
+	waitLast(t, r, func(u ServiceState) error {
 		if _, err := only(u, "web-1"); err != nil {
 			return err
 		}
 		return nil
 	})
+}
+
+// loopRequests counts the requests of the feed's loops and its refetches.
+func loopRequests(w *Watcher) uint64 {
+	return w.Stats().Requests(KindCatalog) + w.Stats().Requests(KindNodes) + w.Stats().Requests(KindChecks) +
+		w.Stats().Requests(KindService)
+}
+
+// loopErrors counts the failed requests of the feed, loops and refetches: the first to
+// fail closes the gate, and the loops drop their requests without an error of their own.
+func loopErrors(w *Watcher) uint64 {
+	return w.Stats().Errors(KindCatalog) + w.Stats().Errors(KindNodes) + w.Stats().Errors(KindChecks) +
+		w.Stats().Errors(KindService)
 }

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // apexAnswers holds SOA and NS replies for one zone apex, built on first use.
@@ -25,43 +26,46 @@ func (s *Server) apexTemplate(z *zone, k variantKey) []byte {
 		return t
 	}
 	name := string(z.name)
-	r := &dnsmsg.Reply{Name: name, Qtype: k.qtype, Limit: int(k.limit)}
-	if k.edns {
-		r.EDNSSize = s.cfg.MaxUDPSize
-	}
+	var tpl []byte
 	switch k.qtype {
-	case typeSOA:
-		r.Answer = []dnsmsg.Record{s.comp.soa(name)}
-	case typeNS:
-		r.Answer = []dnsmsg.Record{{Type: dnsmsg.TypeNS, Name: name, TTL: s.cfg.TTL, Target: s.cfg.NSName}}
+	case wire.TypeSOA:
+		tpl = s.comp.soaReply(name, k, wire.RcodeSuccess, true, 0)
+	case wire.TypeNS:
+		r := &dnsmsg.Reply{Name: name, Qtype: k.qtype, Limit: int(k.limit)}
+		if k.edns {
+			r.EDNSSize = s.cfg.MaxUDPSize
+		}
+		r.Answer = []dnsmsg.Record{{Type: wire.TypeNS, Name: name, TTL: s.cfg.TTL, Target: s.cfg.NSName}}
 		for _, ip := range s.cfg.NSAddrs {
 			r.Additional = append(r.Additional, addrRecord(s.cfg.NSName, ip, s.cfg.TTL))
 		}
-	}
-	packed, err := dnsmsg.Pack(r)
-	if err != nil {
-		s.log.Error("building apex answer", "zone", name, "err", err)
-		return nil
+		packed, err := dnsmsg.Pack(r)
+		if err != nil {
+			// Built once per zone and reply size, off the per-query path.
+			s.log.Error("building apex answer", "zone", name, "err", err)
+			return nil
+		}
+		tpl = packed.Wire
 	}
 	m := make(map[variantKey][]byte, len(old)+1)
 	for key, t := range old {
 		m[key] = t
 	}
-	m[k] = packed.Wire
+	m[k] = tpl
 	a.tpls.Store(&m)
-	return packed.Wire
+	return tpl
 }
 
 // nameServer answers A and AAAA for the NS name with srvbridge's own addresses.
 func (s *Server) nameServer(q *query, p *parsed, out []byte, tcp bool, st *shard) ([]byte, outcome) {
 	r := s.newReply(q, tcp)
 	for _, ip := range s.cfg.NSAddrs {
-		if q.qtype == typeANY || (q.qtype == typeA) == ip.Is4() && (q.qtype == typeA || q.qtype == typeAAAA) {
+		if q.QType == wire.TypeANY || (q.QType == wire.TypeA) == ip.Is4() && (q.QType == wire.TypeA || q.QType == wire.TypeAAAA) {
 			r.Answer = append(r.Answer, addrRecord(r.Name, ip, s.cfg.TTL))
 		}
 	}
 	if len(r.Answer) == 0 {
-		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeSuccess))
+		return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeSuccess))
 	}
 	return s.packed(q, r, out, st)
 }

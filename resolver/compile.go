@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"encoding/binary"
 	"encoding/hex"
 	"net/netip"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Compiler builds reply templates. Its Compile method is the cache's compile hook, so
@@ -16,7 +18,8 @@ import (
 type Compiler struct {
 	cfg    Config
 	zones  []zone
-	serial uint32
+	soa    wire.SOA
+	search []searchSuffix
 }
 
 // NewCompiler checks cfg and returns a compiler for it.
@@ -24,7 +27,8 @@ func NewCompiler(cfg Config) (*Compiler, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	c := &Compiler{cfg: cfg, serial: uint32(time.Now().Unix())}
+	c := &Compiler{cfg: cfg, soa: wire.SOA{Serial: uint32(time.Now().Unix()), TTL: cfg.NegativeTTL},
+		search: newSearchSuffixes(cfg.SearchSuffixes)}
 	c.zones = append(c.zones, zone{name: []byte(cfg.Domain)})
 	if cfg.AltDomain != "" {
 		c.zones = append(c.zones, zone{name: []byte(cfg.AltDomain)})
@@ -61,9 +65,9 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 func (a *Answers) make(name string, k variantKey) *variant {
 	v := &variant{key: k}
 	p := parseName([]byte(name), k.qtype, a.c.zones)
-	insts := filterTag(a.svc.Instances, p.tag)
+	insts := a.c.distinctEndpoints(filterTag(a.svc.Instances, p.tag), a.svc.Datacenter, string(p.zone.name))
 	n := 1
-	if len(insts) > 1 && (k.qtype == typeSRV || k.qtype == typeA || k.qtype == typeAAAA || k.qtype == typeANY) {
+	if len(insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
 		n = min(len(insts), maxRotations)
 	}
 	rot := make([]health.Instance, len(insts))
@@ -72,6 +76,11 @@ func (a *Answers) make(name string, k variantKey) *variant {
 		copy(rot, insts[start:])
 		copy(rot[len(insts)-start:], insts[:start])
 		reply := a.c.serviceReply(name, &p, a.svc, rot, k)
+		if len(reply.Answer) == 0 {
+			// Nothing to rotate: NXDOMAIN or NODATA, with the zone's SOA.
+			v.rots = append(v.rots, a.c.soaReply(name, k, reply.Rcode, false, p.apexOff))
+			break
+		}
 		packed, err := dnsmsg.Pack(reply)
 		if err != nil {
 			a.c.cfg.Logger.Error("building answer", "name", name, "err", err)
@@ -92,8 +101,7 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 	zoneName := string(p.zone.name)
 	if len(insts) == 0 && !svc.Empty() {
 		// A tag nobody carries names nothing, as in Consul.
-		r.Rcode = dnsmsg.RcodeNXDomain
-		r.Authority = []dnsmsg.Record{c.soa(zoneName)}
+		r.Rcode = wire.RcodeNXDomain
 		return r
 	}
 	dc := svc.Datacenter
@@ -102,34 +110,84 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 		ttl = uint32(svc.TTL / time.Second)
 	}
 	switch k.qtype {
-	case typeSRV:
+	case wire.TypeSRV:
+		// Two ports on one node share a target: its glue goes in once (RFC 2181 5),
+		// tied to the first answer that needs it.
+		glued := make(map[string]bool, len(insts))
 		for _, in := range insts {
 			target, glue := c.target(&in, dc, zoneName)
-			r.Answer = append(r.Answer, dnsmsg.Record{Type: dnsmsg.TypeSRV, Name: name, TTL: ttl,
+			r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeSRV, Name: name, TTL: ttl,
 				Priority: 1, Weight: in.Weight, Port: in.Port, Target: target})
-			if glue.IsValid() {
+			if glue.IsValid() && !glued[target] {
+				glued[target] = true
 				r.Additional = append(r.Additional, addrRecord(target, glue, ttl))
 				r.GlueOf = append(r.GlueOf, len(r.Answer)-1)
 			}
 		}
-	case typeA, typeAAAA, typeANY:
+	case wire.TypeA, wire.TypeAAAA, wire.TypeANY:
 		seen := make(map[netip.Addr]bool, len(insts))
+		var aliased map[string]bool
 		for _, in := range insts {
 			ip, err := netip.ParseAddr(in.Address)
-			if err != nil || seen[ip.Unmap()] {
+			if err != nil {
+				// A host name as the address (an external service, e.g. from
+				// consul-esm): Consul answers a CNAME to it, whatever the type.
+				host, herr := wire.Domain(in.Address)
+				if herr != nil || aliased[host] {
+					continue
+				}
+				if aliased == nil {
+					aliased = map[string]bool{}
+				}
+				aliased[host] = true
+				r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeCNAME, Name: name, TTL: ttl, Target: host})
+				continue
+			}
+			if seen[ip.Unmap()] {
 				continue
 			}
 			ip = ip.Unmap()
 			seen[ip] = true
-			if k.qtype == typeANY || (k.qtype == typeA) == ip.Is4() {
+			if k.qtype == wire.TypeANY || (k.qtype == wire.TypeA) == ip.Is4() {
 				r.Answer = append(r.Answer, addrRecord(name, ip, ttl))
 			}
 		}
 	}
-	if len(r.Answer) == 0 {
-		r.Authority = []dnsmsg.Record{c.soa(zoneName)}
-	}
 	return r
+}
+
+// distinctEndpoints drops each instance whose SRV record would repeat an earlier
+// one's target and port: two registrations of one endpoint (same node, address and
+// port) would otherwise give two identical records in one RRset, which RFC 2181 5
+// forbids, and double that endpoint's share of the traffic in clients that count
+// records (Kong). The first instance in the catalog's order is kept, weight
+// included: Consul keeps the first too, but after shuffling. It runs before the
+// rotations, so every rotation, and every query, keeps the same one.
+func (c *Compiler) distinctEndpoints(insts []health.Instance, dc, zoneName string) []health.Instance {
+	type endpoint struct {
+		target string
+		port   uint16
+	}
+	seen := make(map[endpoint]bool, len(insts))
+	var out []health.Instance
+	for i := range insts {
+		t, _ := c.target(&insts[i], dc, zoneName)
+		e := endpoint{t, insts[i].Port}
+		if seen[e] {
+			if out == nil {
+				out = append(make([]health.Instance, 0, len(insts)), insts[:i]...)
+			}
+			continue
+		}
+		seen[e] = true
+		if out != nil {
+			out = append(out, insts[i])
+		}
+	}
+	if out == nil {
+		return insts
+	}
+	return out
 }
 
 // target is the SRV target Consul hands out for an instance and the address it
@@ -137,7 +195,9 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 func (c *Compiler) target(in *health.Instance, dc, zoneName string) (string, netip.Addr) {
 	ip, err := netip.ParseAddr(in.Address)
 	if err != nil {
-		return strings.TrimSuffix(in.Address, ".") + ".", netip.Addr{}
+		// Lower case, so that one host written two ways is one endpoint and one
+		// record (names compare without case).
+		return strings.ToLower(strings.TrimSuffix(in.Address, ".")) + ".", netip.Addr{}
 	}
 	ip = ip.Unmap()
 	if !in.OwnAddress {
@@ -152,26 +212,37 @@ func hexAddr(ip netip.Addr) string {
 }
 
 func addrRecord(name string, ip netip.Addr, ttl uint32) dnsmsg.Record {
-	t := uint16(dnsmsg.TypeA)
+	t := uint16(wire.TypeA)
 	if ip.Is6() {
-		t = dnsmsg.TypeAAAA
+		t = wire.TypeAAAA
 	}
 	return dnsmsg.Record{Type: t, Name: name, TTL: ttl, IP: ip}
 }
 
-func (c *Compiler) soa(zoneName string) dnsmsg.Record {
-	return dnsmsg.Record{Type: dnsmsg.TypeSOA, Name: zoneName, TTL: c.cfg.NegativeTTL, SOA: &dnsmsg.SOA{
-		MName: "ns." + zoneName, RName: "hostmaster." + zoneName, Serial: c.serial,
-		Refresh: soaRefresh, Retry: soaRetry, Expire: soaExpire, MinTTL: c.cfg.NegativeTTL,
-	}}
+// soaReply is the template of a reply whose one record is the zone's SOA, its
+// names pointing at the zone suffix of the question (at zoneOff in name): in the
+// answer section when the apex is asked for its SOA, else in the authority
+// section of an NXDOMAIN or NODATA (RFC 2308). The query path builds the same
+// record for names it holds no template for (Server.negative): both take it from
+// wire.SOA.
+func (c *Compiler) soaReply(name string, k variantKey, rcode int, answer bool, zoneOff int) []byte {
+	an, ns, ar := uint16(0), uint16(1), uint16(0)
+	if answer {
+		an, ns = 1, 0
+	}
+	if k.edns {
+		ar = 1
+	}
+	out := wire.AppendHeader(make([]byte, 0, wire.MinUDPSize), 0, wire.FlagQR|wire.FlagAA|uint16(rcode), 1, an, ns, ar)
+	out = wire.AppendName(out, name)
+	out = binary.BigEndian.AppendUint16(out, k.qtype)
+	out = binary.BigEndian.AppendUint16(out, wire.ClassIN)
+	out = c.soa.Append(out, wire.HeaderLen+zoneOff)
+	if k.edns {
+		out = wire.AppendOPT(out, c.cfg.MaxUDPSize, 0)
+	}
+	return out
 }
-
-// SOA timers as Consul sets them by default.
-const (
-	soaRefresh = 3600
-	soaRetry   = 600
-	soaExpire  = 86400
-)
 
 // filterTag keeps the instances carrying tag, compared without case as Consul does.
 func filterTag(insts []health.Instance, tag []byte) []health.Instance {

@@ -1,16 +1,20 @@
 // Package resolver is srvbridge's DNS side: it parses queries, answers names in the
-// Consul domain from answers the cache holds pre-compiled, and serves them over UDP
-// and TCP. It knows nothing of the Consul API.
+// Consul domain from answers the cache holds pre-compiled, and hands the rest to its
+// forwarder. Sockets are resolver/transport's business, the wire format
+// resolver/wire's. It knows nothing of the Consul API.
 package resolver
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Config shapes answers and the server.
@@ -47,6 +51,13 @@ type Config struct {
 	// MaxForwards bounds forwarded queries in flight; past it, SERVFAIL at once.
 	MaxForwards int
 
+	// SearchSuffixes are resolver search domains ("svc.cluster.local."; "*." in
+	// front stands for any one label, a Kubernetes namespace). A name of ours with
+	// one of them appended ("web.service.consul.svc.cluster.local.") is what a
+	// client with ndots and a search list asks before the real name: it gets
+	// NXDOMAIN at once instead of a trip upstream (see searchSuffixNX).
+	SearchSuffixes []string
+
 	Logger *slog.Logger
 }
 
@@ -63,11 +74,11 @@ func (c *Config) normalize() error {
 		c.Domain = "consul."
 	}
 	var err error
-	if c.Domain, err = fqdn(c.Domain); err != nil {
+	if c.Domain, err = zoneName(c.Domain); err != nil {
 		return fmt.Errorf("domain: %w", err)
 	}
 	if c.AltDomain != "" {
-		if c.AltDomain, err = fqdn(c.AltDomain); err != nil {
+		if c.AltDomain, err = zoneName(c.AltDomain); err != nil {
 			return fmt.Errorf("alt domain: %w", err)
 		}
 		if c.AltDomain == c.Domain {
@@ -100,30 +111,48 @@ func (c *Config) normalize() error {
 	if c.TCPIdleTimeout <= 0 {
 		c.TCPIdleTimeout = 10 * time.Second
 	}
+	suffixes := make([]string, 0, len(c.SearchSuffixes))
+	for _, sfx := range c.SearchSuffixes {
+		n, err := fqdn(strings.TrimPrefix(sfx, "*."))
+		if err != nil {
+			return fmt.Errorf("search suffix: %w", err)
+		}
+		if strings.HasPrefix(sfx, "*.") {
+			n = "*." + n
+		}
+		suffixes = append(suffixes, n)
+	}
+	c.SearchSuffixes = suffixes
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return nil
 }
 
-// fqdn lower-cases a domain and checks it is a plain DNS name.
+// fqdn checks a configured name (wire.Domain) and returns it lower-cased with
+// the trailing dot.
 func fqdn(d string) (string, error) {
-	d = strings.ToLower(strings.TrimSuffix(d, ".")) + "."
-	if d == "." {
+	n, err := wire.Domain(d)
+	if errors.Is(err, wire.ErrRoot) {
 		return "", fmt.Errorf("%q: the root cannot be served", d)
 	}
-	if len(d) > 200 {
-		return "", fmt.Errorf("%q: too long", d)
+	if err != nil {
+		return "", fmt.Errorf("%q: %w", d, err)
 	}
-	for _, l := range strings.Split(strings.TrimSuffix(d, "."), ".") {
-		if l == "" || len(l) > 63 {
-			return "", fmt.Errorf("%q: empty or over-long label", d)
-		}
-		for _, c := range l {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return "", fmt.Errorf("%q: character %q not allowed", d, c)
-			}
-		}
+	return n, nil
+}
+
+// zoneRoom is what a served zone leaves below itself. Every name srvbridge hands
+// out sits under a zone, and the longest fixed one is the SOA's RNAME,
+// "hostmaster.<zone>": a zone longer than 255 - 11 bytes in wire form could not
+// name its own SOA. Service, node and address names need more and fail, when
+// too long, per name at build time; this keeps the zone itself answerable.
+const zoneRoom = len("hostmaster.")
+
+func zoneName(d string) (string, error) {
+	n, err := fqdn(d)
+	if err == nil && len(n)+1+zoneRoom > wire.MaxNameLen {
+		return "", fmt.Errorf("%q: longer than %d characters, leaving no room for names below it", d, wire.MaxNameLen-1-zoneRoom-1)
 	}
-	return d, nil
+	return n, err
 }

@@ -5,7 +5,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // forwardTimeout bounds one forwarded query end to end; the forwarder's own
@@ -30,21 +30,16 @@ func (s *Server) mayRecurse(from netip.Addr) bool {
 // forwarder fails.
 func (s *Server) forwardQuery(q *query, pkt []byte, tcp bool, st *shard) []byte {
 	st.forwarded.Add(1)
-	limit := udpPlainLimit
-	if tcp {
-		limit = tcpLimit
-	} else if q.edns {
-		limit = int(min(max(q.ednsSize, udpPlainLimit), s.cfg.MaxUDPSize))
-	}
+	limit := s.replyLimit(q, tcp)
 	ctx, cancel := context.WithTimeout(context.Background(), forwardTimeout)
 	defer cancel()
 	reply, err := s.cfg.Forwarder.Forward(ctx, pkt, tcp, limit)
-	if err != nil || len(reply) < headerLen {
+	if err != nil || len(reply) < wire.HeaderLen {
 		st.forwardFailed.Add(1)
-		s.log.Debug("forwarding failed", "name", string(q.name), "err", err)
-		out, _ := s.count(st, q.qtype, s.errorReply(make([]byte, 0, 512), q, dnsmsg.RcodeServFail))
+		s.log.Debug("forwarding failed", "name", string(q.Name), "err", err)
+		out, _ := s.count(st, q.QType, s.errorReply(make([]byte, 0, 512), q, wire.RcodeServFail))
 		return out
 	}
-	st.add(q.qtype, int(reply[3]&0xF))
+	st.add(q.QType, int(reply[3]&0xF))
 	return reply
 }

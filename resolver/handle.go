@@ -4,16 +4,11 @@ import (
 	"encoding/hex"
 
 	"github.com/srvbridge/srvbridge/cache"
-	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
-// Transport limits.
-const (
-	udpPlainLimit = 512
-	tcpLimit      = 65535
-)
-
-// outcome tells the transport what to do with a query.
+// outcome tells a session what became of a query.
 type outcome uint8
 
 const (
@@ -23,36 +18,43 @@ const (
 	forward         // a name outside our zones, from a client allowed recursion
 )
 
-// respond answers a parsed query into out. It is the per-query path: no allocation,
-// no lock, no log. A Miss is handed back as await so a socket reader never blocks.
-func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) ([]byte, outcome) {
-	if perr != nil {
-		switch perr {
-		case errShort, errIsResponse:
-			st.dropped.Add(1)
-			return nil, drop
-		}
-		// Malformed question or records where none belong: FORMERR, with no more
-		// than a header so a reply is never bigger than the query.
-		q.qdcount = 0
-		return s.count(st, 0, s.errorReply(out, q, dnsmsg.RcodeFormErr))
+// respond answers a parsed query into out; v is what parsing made of it. A cached
+// answer costs no allocation, no lock and no log line. The first query for a
+// name and query type builds its reply template (allocating, under the service's
+// lock) and memoises it for the ones after; rare shapes (TXT, PTR, the NS name's
+// addresses) are packed per query. A Miss is handed back as await so a socket
+// reader never blocks.
+func (s *Server) respond(q *query, v wire.Verdict, out []byte, tcp bool, st *shard) ([]byte, outcome) {
+	switch v {
+	case wire.Ignore:
+		st.dropped.Add(1)
+		return nil, drop
+	case wire.FormErr:
+		// Malformed, or records where none belong: Parse left no question to echo,
+		// so the reply is a header and never bigger than the query.
+		return s.count(st, 0, s.errorReply(out, q, wire.RcodeFormErr))
+	case wire.NotImp:
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeNotImp))
 	}
-	if q.opcode() != 0 {
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeNotImp))
+	if q.EDNSBad {
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeFormErr))
 	}
-	if q.qdcount != 1 || q.ednsBad {
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeFormErr))
+	if q.EDNS && q.EDNSVer != 0 {
+		out = appendHeader(out, q, wire.RcodeBadVers&wire.RcodeMask, false, 0, 0, 1)
+		return s.count(st, q.QType, s.appendOPT(out, q, wire.RcodeBadVers))
 	}
-	if q.edns && q.ednsVer != 0 {
-		out = appendHeader(out, q, dnsmsg.RcodeBadVers&0xF, 0, 0, 1)
-		return s.count(st, q.qtype, s.appendOPT(out, q, dnsmsg.RcodeBadVers))
-	}
-	p := parseName(q.name, q.qtype, s.comp.zones)
-	if q.odd && p.kind != kindOutside {
+	p := parseName(q.Name, q.QType, s.comp.zones)
+	if q.Odd && p.kind != kindOutside {
 		p.kind = kindInvalid // a label with a dot or a control byte names nothing of ours
 	}
 	if p.kind == kindOutside {
-		if q.qtype == typePTR && q.qclass == classIN {
+		if len(s.comp.search) != 0 && !q.Odd && q.QClass == wire.ClassIN && s.comp.searchSuffixNX(q.Name) {
+			// Not our zone, so no AA and no SOA; for every client, as a REFUSED
+			// would abort the lookup of a client not allowed recursion just the same.
+			st.searchNX.Add(1)
+			return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeNXDomain))
+		}
+		if q.QType == wire.TypePTR && q.QClass == wire.ClassIN {
 			if reply, oc, ok := s.ptr(q, out, tcp, st); ok {
 				return reply, oc
 			}
@@ -61,13 +63,13 @@ func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) 
 			return nil, forward
 		}
 		st.refusedRecursion.Add(1)
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeRefused))
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeRefused))
 	}
-	if q.qclass != classIN {
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeRefused))
+	if q.QClass != wire.ClassIN {
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeRefused))
 	}
-	if q.qtype == typeAXFR || q.qtype == typeIXFR {
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeRefused))
+	if q.QType == wire.TypeAXFR || q.QType == wire.TypeIXFR {
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeRefused))
 	}
 	switch p.kind {
 	case kindService:
@@ -82,10 +84,10 @@ func (s *Server) respond(q *query, perr error, out []byte, tcp bool, st *shard) 
 		a, res := s.store.LookupQuery(p.dc, p.svc)
 		return s.fromAnswers(q, &p, a, res, out, tcp, st)
 	}
-	if string(q.name) == s.cfg.NSName {
+	if string(q.Name) == s.cfg.NSName {
 		return s.nameServer(q, &p, out, tcp, st)
 	}
-	return s.count(st, q.qtype, s.negative(out, q, &p, dnsmsg.RcodeNXDomain))
+	return s.count(st, q.QType, s.negative(out, q, &p, wire.RcodeNXDomain))
 }
 
 func (s *Server) service(q *query, p *parsed, out []byte, tcp bool, st *shard) ([]byte, outcome) {
@@ -100,78 +102,83 @@ func (s *Server) fromAnswers(q *query, p *parsed, a *Answers, res cache.Result, 
 	case cache.Miss:
 		return nil, await
 	case cache.NotReady:
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeServFail))
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
 	default: // NoService, NoDatacenter
-		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeNXDomain))
+		return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeNXDomain))
 	}
 	if len(p.tag) != 0 {
 		if _, ok := a.tags[string(p.tag)]; !ok {
-			return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeNXDomain))
+			return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeNXDomain))
 		}
 	}
 	k := s.variantKey(q, tcp)
-	v := a.get(q.name, k)
+	v := a.get(q.Name, k)
 	if v == nil {
 		st.compiles.Add(1)
-		v = a.build(q.name, k)
+		v = a.build(q.Name, k)
 	}
 	if v.failed {
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeServFail))
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
 	}
 	if v.truncated {
 		st.truncated.Add(1)
 	}
-	if fb := a.svc.Fallback; fb != cache.NoFallback {
+	if fb := a.svc.Fallback; fb != health.NoFallback {
 		st.fallback[fb].Add(1)
 	}
-	return s.count(st, q.qtype, fromTemplate(out, v.pick(), q))
+	return s.count(st, q.QType, fromTemplate(out, v.pick(), q))
 }
 
-// variantKey picks the reply size the client can take (RFC 6891: at least 512, at
-// most what we are willing to send in one datagram).
+// variantKey is the reply a query needs: its type, and the size the client takes.
 func (s *Server) variantKey(q *query, tcp bool) variantKey {
-	k := variantKey{qtype: q.qtype, limit: udpPlainLimit, edns: q.edns}
-	switch {
-	case tcp:
-		k.limit = tcpLimit
-	case q.edns:
-		k.limit = min(max(q.ednsSize, udpPlainLimit), s.cfg.MaxUDPSize)
-	}
-	return k
+	return variantKey{qtype: q.QType, limit: uint16(s.replyLimit(q, tcp)), edns: q.EDNS}
 }
 
 func (s *Server) addr(q *query, p *parsed, out []byte, st *shard) ([]byte, outcome) {
 	var ip [16]byte
 	n := len(p.svc) / 2
 	if (n != 4 && n != 16) || len(p.svc)%2 != 0 {
-		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeNXDomain))
+		return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeNXDomain))
 	}
 	if _, err := hex.Decode(ip[:n], p.svc); err != nil {
-		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeNXDomain))
+		return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeNXDomain))
 	}
-	want := uint16(typeA)
+	want := uint16(wire.TypeA)
 	if n == 16 {
-		want = typeAAAA
+		want = wire.TypeAAAA
 	}
-	if q.qtype != want && q.qtype != typeANY {
-		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeSuccess))
+	if q.QType != want && q.QType != wire.TypeANY {
+		return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeSuccess))
 	}
-	return s.count(st, q.qtype, s.addrAnswer(out, q, ip[:n]))
+	return s.count(st, q.QType, s.addrAnswer(out, q, ip[:n]))
 }
 
 // apex answers SOA and NS for the zone itself from templates built at start.
 func (s *Server) apex(q *query, p *parsed, out []byte, tcp bool, st *shard) ([]byte, outcome) {
-	if q.qtype != typeSOA && q.qtype != typeNS {
-		return s.count(st, q.qtype, s.negative(out, q, p, dnsmsg.RcodeSuccess))
+	if q.QType != wire.TypeSOA && q.QType != wire.TypeNS {
+		return s.count(st, q.QType, s.negative(out, q, p, wire.RcodeSuccess))
 	}
 	tpl := s.apexTemplate(p.zone, s.variantKey(q, tcp))
 	if tpl == nil {
-		return s.count(st, q.qtype, s.errorReply(out, q, dnsmsg.RcodeServFail))
+		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
 	}
-	return s.count(st, q.qtype, fromTemplate(out, tpl, q))
+	return s.count(st, q.QType, fromTemplate(out, tpl, q))
 }
 
 func (s *Server) count(st *shard, qtype uint16, reply []byte) ([]byte, outcome) {
 	st.add(qtype, int(reply[3]&0xF))
 	return reply, replied
+}
+
+// replyLimit is the largest reply the client takes: anything over TCP; over UDP
+// what its EDNS size says (RFC 6891: at least 512), but no more than we are
+// willing to send in one datagram.
+func (s *Server) replyLimit(q *query, tcp bool) int {
+	switch {
+	case tcp:
+		return wire.MaxMsgLen
+	case q.EDNS:
+		return int(min(max(q.EDNSSize, wire.MinUDPSize), s.cfg.MaxUDPSize))
+	}
+	return wire.MinUDPSize
 }

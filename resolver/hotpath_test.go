@@ -11,6 +11,7 @@ import (
 	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/internal/consultest"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // hotServer wires a real Consul agent, the real watcher and store, and a Server whose
@@ -74,6 +75,10 @@ var hotQueries = []struct {
 	{"nope.service.consul.", dns.TypeSRV, false, dns.RcodeNameError},
 	{"madeup.web.service.consul.", dns.TypeSRV, false, dns.RcodeNameError}, // unknown tag
 	{"7f00000b.addr.dc1.consul.", dns.TypeA, false, dns.RcodeSuccess},
+	{"web.service.default.ns.default.ap.dc1.dc.consul.", dns.TypeSRV, false, dns.RcodeSuccess},
+	{"web.service.default.ap.consul.", dns.TypeA, true, dns.RcodeSuccess},
+	{"web.service.other.ns.consul.", dns.TypeSRV, false, dns.RcodeNameError},
+	{"example.com.", dns.TypeA, false, dns.RcodeRefused},
 }
 
 // TestHotPathAllocatesNothing: a cached answer costs no allocation, for every common
@@ -81,24 +86,24 @@ var hotQueries = []struct {
 func TestHotPathAllocatesNothing(t *testing.T) {
 	s := hotServer(t)
 	st := s.stats.shard()
-	out := make([]byte, 0, maxPacket)
+	out := make([]byte, 0, wire.MaxMsgLen)
 	var q query
 	for _, hq := range hotQueries {
 		pkt := packQuery(t, hq.name, hq.qtype, hq.edns)
 		answer := func() {
-			reply, oc := s.respond(&q, q.parse(pkt), out, false, st)
+			reply, oc := s.respond(&q, q.Parse(pkt), out, false, st)
 			if oc != replied {
 				t.Fatalf("%s: outcome %d", hq.name, oc)
 			}
 			var m dns.Msg
-			if err := m.Unpack(reply); err != nil || m.Rcode != hq.rcode || m.Id != q.id {
+			if err := m.Unpack(reply); err != nil || m.Rcode != hq.rcode || m.Id != q.ID {
 				t.Fatalf("%s: bad reply (%v):\n%v", hq.name, err, &m)
 			}
 		}
 		answer() // first use may build the template
 		allocs := testing.AllocsPerRun(200, func() {
-			reply, oc := s.respond(&q, q.parse(pkt), out, false, st)
-			if oc != replied || len(reply) < headerLen {
+			reply, oc := s.respond(&q, q.Parse(pkt), out, false, st)
+			if oc != replied || len(reply) < wire.HeaderLen {
 				t.Fatal("no reply")
 			}
 		})
@@ -111,15 +116,15 @@ func TestHotPathAllocatesNothing(t *testing.T) {
 func BenchmarkRespond(b *testing.B) {
 	s := hotServer(b)
 	st := s.stats.shard()
-	out := make([]byte, 0, maxPacket)
+	out := make([]byte, 0, wire.MaxMsgLen)
 	var q query
 	for _, hq := range hotQueries {
 		pkt := packQuery(b, hq.name, hq.qtype, hq.edns)
-		s.respond(&q, q.parse(pkt), out, false, st)
+		s.respond(&q, q.Parse(pkt), out, false, st)
 		b.Run(hq.name+"/"+dns.TypeToString[hq.qtype], func(b *testing.B) {
 			b.ReportAllocs()
 			for i := 0; i < b.N; i++ {
-				s.respond(&q, q.parse(pkt), out, false, st)
+				s.respond(&q, q.Parse(pkt), out, false, st)
 			}
 		})
 	}

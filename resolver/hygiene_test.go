@@ -6,13 +6,15 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // respondRaw answers one raw packet the way the UDP reader does.
 func respondRaw(s *Server, pkt []byte) ([]byte, outcome) {
 	var q query
-	out := make([]byte, 0, maxPacket)
-	return s.respond(&q, q.parse(pkt), out, false, s.stats.shard())
+	out := make([]byte, 0, wire.MaxMsgLen)
+	return s.respond(&q, q.Parse(pkt), out, false, s.stats.shard())
 }
 
 func mustUnpack(t *testing.T, b []byte) *dns.Msg {
@@ -158,6 +160,7 @@ func TestMalformedNeverAmplifies(t *testing.T) {
 		"answer records":      withCount(good, 6, 1),
 		"two additionals":     withCount(good, 10, 2),
 		"bad opt":             append(withCount(good, 10, 1), 0, 0, 41),
+		"longer than a query": append(append([]byte{}, good...), make([]byte, wire.MaxQueryLen)...),
 	}
 	for name, pkt := range cases {
 		reply, oc := respondRaw(s, pkt)

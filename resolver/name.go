@@ -1,6 +1,10 @@
 package resolver
 
-import "bytes"
+import (
+	"bytes"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
+)
 
 // kind is what a name inside one of our zones refers to.
 type kind uint8
@@ -42,6 +46,9 @@ var (
 	lblAddr    = []byte("addr")
 	lblQuery   = []byte("query")
 	lblDC      = []byte("dc")
+	lblNS      = []byte("ns")
+	lblAP      = []byte("ap")
+	lblDefault = []byte("default")
 	lblTCP     = []byte("tcp")
 )
 
@@ -92,7 +99,7 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 			k, parts, suffix = kindAddr, i, i+1
 		case bytes.Equal(l, lblQuery):
 			k, parts, suffix = kindQuery, i, i+1
-		case qtype == typeSRV && l[0] == '_':
+		case qtype == wire.TypeSRV && l[0] == '_':
 			// "_web._tcp.consul": "service" left out, this label is a part.
 			k, parts, suffix = kindService, i+1, i+1
 		}
@@ -100,16 +107,30 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 	if parts <= 0 {
 		return p
 	}
-	// Datacenter: nothing, "<dc>", or "<dc>.dc".
-	switch n - suffix {
-	case 0:
-	case 1:
+	// Locality: nothing, "<dc>", or labelled parts "[<ns>.ns][.<ap>.ap][.<dc>.dc]",
+	// each at most once and in that order. A CE agent has one namespace and one
+	// partition, both "default": any other names nothing. A prepared query takes
+	// "<dc>" alone, as in Consul.
+	switch m := n - suffix; {
+	case m == 0:
+	case m == 1:
 		p.dc = at(suffix)
-	case 2:
-		if !bytes.Equal(at(suffix+1), lblDC) {
-			return p
+	case m%2 == 0 && k != kindQuery:
+		order, dc := 0, []byte(nil)
+		for i := suffix; i < n; i += 2 {
+			v, l := at(i), at(i+1)
+			switch {
+			case order < 1 && bytes.Equal(l, lblNS) && bytes.Equal(v, lblDefault):
+				order = 1
+			case order < 2 && bytes.Equal(l, lblAP) && bytes.Equal(v, lblDefault):
+				order = 2
+			case order < 3 && bytes.Equal(l, lblDC):
+				order, dc = 3, v
+			default:
+				return p
+			}
 		}
-		p.dc = at(suffix)
+		p.dc = dc
 	default:
 		return p
 	}
@@ -135,6 +156,16 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 			return p
 		}
 		p.svc = at(0)
+	case kindQuery:
+		// "_<name>._<proto>.query": RFC 2782's form names the query before the
+		// protocol label, which is ignored; the name may hold dots, as in Consul.
+		p.svc = joined(0, parts)
+		if parts >= 2 && at(0)[0] == '_' && at(parts - 1)[0] == '_' {
+			p.svc = joined(0, parts-1)[1:]
+			if len(p.svc) == 0 {
+				return p
+			}
+		}
 	default:
 		p.svc = joined(0, parts)
 	}

@@ -1,6 +1,10 @@
 package resolver
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
+)
 
 func TestParseName(t *testing.T) {
 	zones := []zone{{name: []byte("consul.")}, {name: []byte("alt.example.")}}
@@ -13,34 +17,58 @@ func TestParseName(t *testing.T) {
 		dc      string
 		apexOff int
 	}{
-		{"web.service.consul.", typeSRV, kindService, "web", "", "", 12},
-		{"web.service.dc1.consul.", typeA, kindService, "web", "", "dc1", 16},
-		{"web.service.dc1.dc.consul.", typeA, kindService, "web", "", "dc1", 19},
-		{"prod.web.service.consul.", typeA, kindService, "web", "prod", "", 17},
-		{"v1.beta.web.service.consul.", typeSRV, kindService, "web", "v1.beta", "", 20},
-		{"_web._tcp.service.consul.", typeSRV, kindService, "web", "", "", 18},
-		{"_web._prod.service.dc2.consul.", typeSRV, kindService, "web", "prod", "dc2", 23},
-		{"_web._tcp.consul.", typeSRV, kindService, "web", "", "", 10},
-		{"_web._tcp.dc2.consul.", typeSRV, kindService, "web", "", "dc2", 14},
-		{"_web._tcp.consul.", typeA, kindInvalid, "", "", "", 10},
-		{"web.service.alt.example.", typeSRV, kindService, "web", "", "", 12},
-		{"7f000001.addr.dc1.consul.", typeA, kindAddr, "7f000001", "", "dc1", 18},
-		{"7f000001.addr.consul.", typeA, kindAddr, "7f000001", "", "", 14},
-		{"a.b.addr.consul.", typeA, kindInvalid, "", "", "", 9},
-		{"node1.node.consul.", typeA, kindNode, "node1", "", "", 11},
-		{"my.node.name.node.dc1.consul.", typeA, kindNode, "my.node.name", "", "dc1", 22},
-		{"pq.query.consul.", typeSRV, kindQuery, "pq", "", "", 9},
-		{"consul.", typeSOA, kindApex, "", "", "", 0},
-		{"alt.example.", typeNS, kindApex, "", "", "", 0},
-		{"service.consul.", typeA, kindInvalid, "", "", "", 8},
-		{"web.consul.", typeA, kindInvalid, "", "", "", 4},
-		{"web.service.a.b.c.consul.", typeA, kindInvalid, "", "", "", 18},
-		{"web.service.dc1.xx.consul.", typeA, kindInvalid, "", "", "", 19},
-		{"example.com.", typeA, kindOutside, "", "", "", 0},
-		{"notconsul.", typeA, kindOutside, "", "", "", 0},
-		{"xconsul.", typeA, kindOutside, "", "", "", 0},
-		{".", typeNS, kindOutside, "", "", "", 0},
-		{"web.service.consul.example.com.", typeA, kindOutside, "", "", "", 0},
+		{"web.service.consul.", wire.TypeSRV, kindService, "web", "", "", 12},
+		{"web.service.dc1.consul.", wire.TypeA, kindService, "web", "", "dc1", 16},
+		{"web.service.dc1.dc.consul.", wire.TypeA, kindService, "web", "", "dc1", 19},
+		{"prod.web.service.consul.", wire.TypeA, kindService, "web", "prod", "", 17},
+		{"v1.beta.web.service.consul.", wire.TypeSRV, kindService, "web", "v1.beta", "", 20},
+		{"_web._tcp.service.consul.", wire.TypeSRV, kindService, "web", "", "", 18},
+		{"_web._prod.service.dc2.consul.", wire.TypeSRV, kindService, "web", "prod", "dc2", 23},
+		{"_web._tcp.consul.", wire.TypeSRV, kindService, "web", "", "", 10},
+		{"_web._tcp.dc2.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 14},
+		{"_web._tcp.consul.", wire.TypeA, kindInvalid, "", "", "", 10},
+		{"web.service.alt.example.", wire.TypeSRV, kindService, "web", "", "", 12},
+		{"7f000001.addr.dc1.consul.", wire.TypeA, kindAddr, "7f000001", "", "dc1", 18},
+		{"7f000001.addr.consul.", wire.TypeA, kindAddr, "7f000001", "", "", 14},
+		{"a.b.addr.consul.", wire.TypeA, kindInvalid, "", "", "", 9},
+		{"node1.node.consul.", wire.TypeA, kindNode, "node1", "", "", 11},
+		{"my.node.name.node.dc1.consul.", wire.TypeA, kindNode, "my.node.name", "", "dc1", 22},
+		{"pq.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 9},
+		{"pq.query.dc1.dc.consul.", wire.TypeSRV, kindInvalid, "", "", "", 16},
+		{"pq.query.default.ns.consul.", wire.TypeSRV, kindInvalid, "", "", "", 20},
+		{"web.service.default.ns.consul.", wire.TypeA, kindService, "web", "", "", 23},
+		{"web.service.default.ap.consul.", wire.TypeA, kindService, "web", "", "", 23},
+		{"web.service.default.ns.default.ap.consul.", wire.TypeA, kindService, "web", "", "", 34},
+		{"web.service.default.ns.default.ap.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 41},
+		{"web.service.default.ns.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 30},
+		{"web.service.default.ap.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "", "dc2", 30},
+		{"v1.web.service.default.ns.consul.", wire.TypeSRV, kindService, "web", "v1", "", 26},
+		{"_web._tcp.service.default.ns.consul.", wire.TypeSRV, kindService, "web", "", "", 29},
+		{"_web._v1.default.ap.dc2.dc.consul.", wire.TypeSRV, kindService, "web", "v1", "dc2", 27},
+		{"node1.node.default.ap.dc2.dc.consul.", wire.TypeA, kindNode, "node1", "", "dc2", 29},
+		{"web.service.other.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 21},
+		{"web.service.default.ns.other.ap.consul.", wire.TypeA, kindInvalid, "", "", "", 32},
+		{"web.service.default.ap.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
+		{"web.service.dc2.dc.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 30},
+		{"web.service.default.ns.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
+		{"web.service.default.ns.dc2.consul.", wire.TypeA, kindInvalid, "", "", "", 27},
+		{"web.service.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 23},
+		{"_pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "pq", "", "", 15},
+		{"_pq._udp.query.dc1.consul.", wire.TypeA, kindQuery, "pq", "", "dc1", 19},
+		{"_my.pq._tcp.query.consul.", wire.TypeSRV, kindQuery, "my.pq", "", "", 18},
+		{"_pq.tcp.query.consul.", wire.TypeSRV, kindQuery, "_pq.tcp", "", "", 14},
+		{"_._tcp.query.consul.", wire.TypeSRV, kindInvalid, "", "", "", 13},
+		{"consul.", wire.TypeSOA, kindApex, "", "", "", 0},
+		{"alt.example.", wire.TypeNS, kindApex, "", "", "", 0},
+		{"service.consul.", wire.TypeA, kindInvalid, "", "", "", 8},
+		{"web.consul.", wire.TypeA, kindInvalid, "", "", "", 4},
+		{"web.service.a.b.c.consul.", wire.TypeA, kindInvalid, "", "", "", 18},
+		{"web.service.dc1.xx.consul.", wire.TypeA, kindInvalid, "", "", "", 19},
+		{"example.com.", wire.TypeA, kindOutside, "", "", "", 0},
+		{"notconsul.", wire.TypeA, kindOutside, "", "", "", 0},
+		{"xconsul.", wire.TypeA, kindOutside, "", "", "", 0},
+		{".", wire.TypeNS, kindOutside, "", "", "", 0},
+		{"web.service.consul.example.com.", wire.TypeA, kindOutside, "", "", "", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -58,13 +86,23 @@ func TestParseName(t *testing.T) {
 
 func TestParseNameAllocatesNothing(t *testing.T) {
 	zones := []zone{{name: []byte("consul.")}}
-	name := []byte("v1.beta.web.service.dc1.consul.")
-	allocs := testing.AllocsPerRun(100, func() {
-		if p := parseName(name, typeSRV, zones); p.kind != kindService {
-			t.Fatal("not a service")
+	for _, tc := range []struct {
+		name string
+		kind kind
+	}{
+		{"v1.beta.web.service.dc1.consul.", kindService},
+		{"_pq._tcp.query.dc1.consul.", kindQuery},
+		{"web.service.default.ns.default.ap.dc1.dc.consul.", kindService},
+		{"web.service.other.ns.consul.", kindInvalid},
+	} {
+		name := []byte(tc.name)
+		allocs := testing.AllocsPerRun(100, func() {
+			if p := parseName(name, wire.TypeSRV, zones); p.kind != tc.kind {
+				t.Fatalf("%s: kind %d, want %d", tc.name, p.kind, tc.kind)
+			}
+		})
+		if allocs != 0 {
+			t.Fatalf("parseName(%s) allocates %v times per call", tc.name, allocs)
 		}
-	})
-	if allocs != 0 {
-		t.Fatalf("parseName allocates %v times per call", allocs)
 	}
 }

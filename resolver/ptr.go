@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 var (
@@ -73,7 +74,7 @@ func reverseIP(name []byte) (netip.Addr, bool) {
 // ptr answers a reverse lookup for an address Consul knows: a node's, or a served
 // instance's own. Unknown addresses are not ours to answer.
 func (s *Server) ptr(q *query, out []byte, tcp bool, st *shard) ([]byte, outcome, bool) {
-	ip, ok := reverseIP(q.name)
+	ip, ok := reverseIP(q.Name)
 	if !ok {
 		return nil, replied, false
 	}
@@ -86,7 +87,7 @@ func (s *Server) ptr(q *query, out []byte, tcp bool, st *shard) ([]byte, outcome
 		kind = ".service."
 	}
 	r := s.newReply(q, tcp)
-	r.Answer = []dnsmsg.Record{{Type: dnsmsg.TypePTR, Name: r.Name, TTL: s.cfg.TTL,
+	r.Answer = []dnsmsg.Record{{Type: wire.TypePTR, Name: r.Name, TTL: s.cfg.TTL,
 		Target: rn.Name + kind + rn.Datacenter + "." + s.cfg.Domain}}
 	reply, oc := s.packed(q, r, out, st)
 	return reply, oc, true

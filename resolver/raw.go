@@ -1,97 +1,90 @@
 package resolver
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
+)
 
 // Replies built byte by byte on the query path, for answers that cannot be
 // pre-compiled per name (names are unbounded) yet must stay allocation-free.
 
-// appendHeader starts a reply to q: same ID, opcode, RD and CD; QR and AA set. The
-// question is echoed when there was exactly one.
-func appendHeader(out []byte, q *query, rcode int, an, ns, ar uint16) []byte {
-	flags := flagQR | flagAA | q.flags&(opcodeMask|flagRD|flagCD) | uint16(rcode&0xF)
-	if q.recursion {
-		flags |= flagRA
-	}
+// appendHeader starts a reply to q: same ID, opcode, RD and CD; QR set, and AA when
+// aa says the reply is an answer from our zone. The question is echoed when there
+// was exactly one.
+func appendHeader(out []byte, q *query, rcode int, aa bool, an, ns, ar uint16) []byte {
+	flags := replyFlags(q, rcode, aa)
 	qd := uint16(0)
-	if q.qdcount == 1 && q.qEnd > headerLen {
+	if q.QDCount == 1 && q.QEnd > wire.HeaderLen {
 		qd = 1
 	}
-	out = binary.BigEndian.AppendUint16(out[:0], q.id)
-	out = binary.BigEndian.AppendUint16(out, flags)
-	out = binary.BigEndian.AppendUint16(out, qd)
-	out = binary.BigEndian.AppendUint16(out, an)
-	out = binary.BigEndian.AppendUint16(out, ns)
-	out = binary.BigEndian.AppendUint16(out, ar)
+	out = wire.AppendHeader(out[:0], q.ID, flags, qd, an, ns, ar)
 	if qd == 1 {
-		out = append(out, q.pkt[headerLen:q.qEnd]...)
+		out = append(out, q.Pkt[wire.HeaderLen:q.QEnd]...)
 	}
 	return out
+}
+
+// replyFlags is the header flags word of a reply to q. AA only marks answers from
+// our zone (NOERROR, NXDOMAIN, NODATA): an error says nothing authoritative. RD, CD
+// and RA belong to QUERY (RFC 1035 4.1.1, RFC 6895 2): a NOTIMP for another opcode
+// echoes the opcode alone, as ISC's EDNS compliance tester (genreport, tests
+// "opcode" and "opcodeflg") and BIND expect.
+func replyFlags(q *query, rcode int, aa bool) uint16 {
+	flags := wire.FlagQR | q.Flags&wire.OpcodeMask | uint16(rcode&wire.RcodeMask)
+	if q.Opcode() != wire.OpcodeQuery {
+		return flags
+	}
+	flags |= q.Flags & (wire.FlagRD | wire.FlagCD)
+	if aa {
+		flags |= wire.FlagAA
+	}
+	if q.recursion {
+		flags |= wire.FlagRA
+	}
+	return flags
 }
 
 // appendOPT adds our OPT record when the query had one. rcode carries the upper
 // eight bits of an extended rcode (BADVERS).
 func (s *Server) appendOPT(out []byte, q *query, extRcode int) []byte {
-	if !q.edns && extRcode == 0 {
+	if !q.EDNS && extRcode == 0 {
 		return out
 	}
-	out = append(out, 0) // root owner
-	out = binary.BigEndian.AppendUint16(out, typeOPT)
-	out = binary.BigEndian.AppendUint16(out, s.cfg.MaxUDPSize)
-	out = append(out, byte(extRcode>>4), 0, 0, 0) // ext-rcode, version 0, no flags
-	return binary.BigEndian.AppendUint16(out, 0)
+	return wire.AppendOPT(out, s.cfg.MaxUDPSize, extRcode)
 }
 
 func (q *query) arcountForOPT() uint16 {
-	if q.edns {
+	if q.EDNS {
 		return 1
 	}
 	return 0
 }
 
-// errorReply answers with an rcode and nothing else.
+// errorReply answers with an rcode and nothing else, without AA.
 func (s *Server) errorReply(out []byte, q *query, rcode int) []byte {
-	out = appendHeader(out, q, rcode, 0, 0, q.arcountForOPT())
+	out = appendHeader(out, q, rcode, false, 0, 0, q.arcountForOPT())
 	return s.appendOPT(out, q, 0)
 }
 
 // negative is NXDOMAIN or NODATA with the zone's SOA in the authority section (RFC
 // 2308). Every name in the SOA points at the zone suffix inside the question.
 func (s *Server) negative(out []byte, q *query, p *parsed, rcode int) []byte {
-	out = appendHeader(out, q, rcode, 0, 1, q.arcountForOPT())
-	apex := uint16(0xC000 | (headerLen + p.apexOff))
-	out = binary.BigEndian.AppendUint16(out, apex)
-	out = binary.BigEndian.AppendUint16(out, typeSOA)
-	out = binary.BigEndian.AppendUint16(out, classIN)
-	out = binary.BigEndian.AppendUint32(out, s.cfg.NegativeTTL)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(soaMName)+2+len(soaRName)+2+20))
-	out = append(out, soaMName...)
-	out = binary.BigEndian.AppendUint16(out, apex)
-	out = append(out, soaRName...)
-	out = binary.BigEndian.AppendUint16(out, apex)
-	out = binary.BigEndian.AppendUint32(out, s.comp.serial)
-	out = binary.BigEndian.AppendUint32(out, soaRefresh)
-	out = binary.BigEndian.AppendUint32(out, soaRetry)
-	out = binary.BigEndian.AppendUint32(out, soaExpire)
-	out = binary.BigEndian.AppendUint32(out, s.cfg.NegativeTTL)
+	out = appendHeader(out, q, rcode, true, 0, 1, q.arcountForOPT())
+	out = s.comp.soa.Append(out, wire.HeaderLen+p.apexOff)
 	return s.appendOPT(out, q, 0)
 }
 
-// The SOA's first label of mname and rname; the zone follows as a pointer.
-var (
-	soaMName = []byte("\x02ns")
-	soaRName = []byte("\x0ahostmaster")
-)
-
 // addrAnswer is the one record a <hex>.addr name stands for.
 func (s *Server) addrAnswer(out []byte, q *query, ip []byte) []byte {
-	out = appendHeader(out, q, 0, 1, 0, q.arcountForOPT())
-	out = binary.BigEndian.AppendUint16(out, 0xC000|headerLen)
-	t := uint16(typeA)
+	out = appendHeader(out, q, 0, true, 1, 0, q.arcountForOPT())
+	out = binary.BigEndian.AppendUint16(out, 0xC000|wire.HeaderLen)
+	t := uint16(wire.TypeA)
 	if len(ip) == 16 {
-		t = typeAAAA
+		t = wire.TypeAAAA
 	}
 	out = binary.BigEndian.AppendUint16(out, t)
-	out = binary.BigEndian.AppendUint16(out, classIN)
+	out = binary.BigEndian.AppendUint16(out, wire.ClassIN)
 	out = binary.BigEndian.AppendUint32(out, s.cfg.TTL)
 	out = binary.BigEndian.AppendUint16(out, uint16(len(ip)))
 	out = append(out, ip...)
@@ -102,12 +95,12 @@ func (s *Server) addrAnswer(out []byte, q *query, ip []byte) []byte {
 // its ID, its RD and CD bits, and its spelling of the question name.
 func fromTemplate(out []byte, tpl []byte, q *query) []byte {
 	out = append(out[:0], tpl...)
-	binary.BigEndian.PutUint16(out, q.id)
-	flags := binary.BigEndian.Uint16(out[2:]) | q.flags&(flagRD|flagCD)
+	binary.BigEndian.PutUint16(out, q.ID)
+	flags := binary.BigEndian.Uint16(out[2:]) | q.Flags&(wire.FlagRD|wire.FlagCD)
 	if q.recursion {
-		flags |= flagRA
+		flags |= wire.FlagRA
 	}
 	binary.BigEndian.PutUint16(out[2:], flags)
-	copy(out[headerLen:q.qEnd], q.pkt[headerLen:q.qEnd])
+	copy(out[wire.HeaderLen:q.QEnd], q.Pkt[wire.HeaderLen:q.QEnd])
 	return out
 }

@@ -4,13 +4,14 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver/dnsmsg"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Query types and rcodes get a fixed slot each, so counting is an atomic add at an
 // index computed without a map, and labels are only built at scrape time.
-var countedTypes = [...]uint16{typeA, typeAAAA, typeSRV, typeSOA, typeNS, typePTR, typeTXT, typeANY, typeCNAME}
+var countedTypes = [...]uint16{wire.TypeA, wire.TypeAAAA, wire.TypeSRV, wire.TypeSOA, wire.TypeNS, wire.TypePTR, wire.TypeTXT, wire.TypeANY, wire.TypeCNAME}
 
 const (
 	otherType  = len(countedTypes)
@@ -37,9 +38,10 @@ type shard struct {
 	compiles  atomic.Uint64
 	slow      atomic.Uint64
 	overload  atomic.Uint64
-	fallback  [4]atomic.Uint64 // by cache.Fallback
+	fallback  [4]atomic.Uint64 // by health.Fallback
 
 	refusedRecursion atomic.Uint64
+	searchNX         atomic.Uint64
 	forwarded        atomic.Uint64
 	forwardFailed    atomic.Uint64
 	_                [64]byte
@@ -129,7 +131,7 @@ func (s *Stats) Overloaded() uint64 {
 
 // EachFallback calls f with how many answers each no-healthy policy produced.
 func (s *Stats) EachFallback(f func(policy string, n uint64)) {
-	for fb := cache.FallbackNoData; fb <= cache.FallbackPanic; fb++ {
+	for fb := health.FallbackNoData; fb <= health.FallbackPanic; fb++ {
 		f(fb.String(), s.sum(func(sh *shard) *atomic.Uint64 { return &sh.fallback[fb] }))
 	}
 }
@@ -149,4 +151,10 @@ func (s *Stats) Forwarded() uint64 {
 // ForwardFailed counts forwarded queries answered SERVFAIL.
 func (s *Stats) ForwardFailed() uint64 {
 	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.forwardFailed })
+}
+
+// SearchSuffixNXDomain counts names of ours with a search suffix appended, answered
+// NXDOMAIN without forwarding (Config.SearchSuffixes).
+func (s *Stats) SearchSuffixNXDomain() uint64 {
+	return s.sum(func(sh *shard) *atomic.Uint64 { return &sh.searchNX })
 }

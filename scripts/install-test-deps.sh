@@ -5,17 +5,27 @@
 #   chromium with a font for the status page's browser test (its screenshot), and
 #   promtool (prometheus) for the PromQL of the alert rules and the dashboard.
 # The Consul agent is a Go build, not a package: see deploy/consul/build.sh.
+#
+# With arguments, only those tools (by command name, e.g. `haproxy dig`): the demo
+# (deploy/demo/run.sh) installs what it needs this way.
 set -euo pipefail
 
+declare -A package=([dig]=dnsutils [kdig]=knot-dnsutils [haproxy]=haproxy [curl]=curl
+	[flock]=util-linux [chromium]=chromium [promtool]=prometheus)
+tools=("$@")
+((${#tools[@]})) || tools=(dig kdig haproxy curl flock chromium promtool)
+
 need=()
-command -v dig >/dev/null || need+=(dnsutils)
-command -v kdig >/dev/null || need+=(knot-dnsutils)
-command -v haproxy >/dev/null || need+=(haproxy)
-command -v curl >/dev/null || need+=(curl)
-command -v flock >/dev/null || need+=(util-linux)
-command -v chromium >/dev/null || need+=(chromium)
-command -v promtool >/dev/null || need+=(prometheus)
-dpkg-query -W -f '${Status}' fonts-dejavu-core 2>/dev/null | grep -q 'ok installed' || need+=(fonts-dejavu-core)
+for tool in "${tools[@]}"; do
+	[[ -n ${package[$tool]:-} ]] || {
+		echo "test deps: unknown tool $tool (known: ${!package[*]})" >&2
+		exit 2
+	}
+	command -v "$tool" >/dev/null || need+=("${package[$tool]}")
+done
+if (($# == 0)); then
+	dpkg-query -W -f '${Status}' fonts-dejavu-core 2>/dev/null | grep -q 'ok installed' || need+=(fonts-dejavu-core)
+fi
 
 if ((${#need[@]} == 0)); then
 	echo "test deps: all present"

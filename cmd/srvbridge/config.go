@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/internal/admin"
 	"github.com/srvbridge/srvbridge/resolver"
 )
 
@@ -19,13 +21,15 @@ type Config struct {
 	DNSAddr    string
 	HTTPAddr   string
 	ConsulAddr string
+	// Datacenter is the local datacenter; empty asks Consul (datacenter.go).
+	Datacenter string
 	Domain     string
 	// ServiceTTL and NegativeTTL are in seconds, as they go on the wire.
 	ServiceTTL      uint32
 	NegativeTTL     uint32
-	OnlyPassing     bool
 	Prefetch        bool
 	MaxServices     int
+	ConsulMaxConns  int
 	IdleTimeout     time.Duration
 	AwaitTimeout    time.Duration
 	ShutdownTimeout time.Duration
@@ -50,12 +54,16 @@ type Config struct {
 	AltDomain      string
 	NSName         string
 	NSAddrs        []netip.Addr
+	SearchSuffixes []string
 	MaxUDPSize     uint16
 	UDPSockets     int
-	NoHealthy      string
-	PanicThreshold int
-	MaxStale       time.Duration
-	StateFile      string
+	// Policy is the answer policy: --only-passing, --no-healthy, --panic-threshold.
+	Policy    health.Policy
+	MaxStale  time.Duration
+	StateFile string
+
+	// settings are the effective values of every flag, for LogValue.
+	settings []setting
 }
 
 // StubZone is a zone forwarded to servers of its own.
@@ -64,42 +72,41 @@ type StubZone struct {
 	Servers []netip.AddrPort
 }
 
-// LogValue lets the whole configuration be logged as one attribute at start-up.
+// LogValue lets the whole configuration be logged as one attribute at start-up: every
+// setting in the flag table, as it took effect, so a new flag is logged without
+// anyone remembering to add it here.
 func (c Config) LogValue() slog.Value {
-	return slog.GroupValue(
-		slog.String("dns_addr", c.DNSAddr),
-		slog.String("http_addr", c.HTTPAddr),
-		slog.String("consul_addr", c.ConsulAddr),
-		slog.String("domain", c.Domain),
-		slog.Uint64("service_ttl", uint64(c.ServiceTTL)),
-		slog.Uint64("negative_ttl", uint64(c.NegativeTTL)),
-		slog.Bool("only_passing", c.OnlyPassing),
-		slog.Bool("prefetch", c.Prefetch),
-		slog.Int("max_services", c.MaxServices),
-		slog.Duration("idle_timeout", c.IdleTimeout),
-		slog.Duration("await_timeout", c.AwaitTimeout),
-		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
-		slog.String("log_level", c.LogLevel.String()),
-		slog.String("log_format", c.LogFormat),
-		slog.Any("upstreams", upstreamsLog(c)),
-		slog.String("upstream_strategy", c.UpstreamStrategy),
-		slog.Duration("upstream_timeout", c.UpstreamTimeout),
-		slog.Any("allow_recursion", c.AllowRecursion),
-		slog.Any("stubs", c.Stubs),
-		slog.Int("forward_cache_size", c.ForwardCacheSize),
-		slog.Int64("forward_cache_bytes", c.ForwardCacheBytes),
-		slog.Duration("forward_stale", c.ForwardStale),
-	)
+	attrs := make([]slog.Attr, 0, len(c.settings))
+	for _, s := range c.settings {
+		attrs = append(attrs, slog.String(s.name, s.value))
+	}
+	return slog.GroupValue(attrs...)
 }
 
-func upstreamsLog(c Config) any {
-	switch {
-	case c.NoUpstreams:
-		return "none"
-	case c.Upstreams == nil:
-		return "resolv.conf"
+// setting is one flag's effective value, ready to log.
+type setting struct{ name, value string }
+
+// effectiveSettings lists every flag in the table with the value that took effect,
+// its shown default when that is computed at run time. Secrets are never copied:
+// a Secret flag shows only whether it is set, and a password in a URL is masked.
+func effectiveSettings(raw map[string]*rawFlag) []setting {
+	out := make([]setting, 0, len(specs))
+	for _, spec := range specs {
+		r := raw[spec.Name]
+		v := r.value
+		switch {
+		case spec.Secret && v != "":
+			v = "(set)"
+		case spec.Secret:
+			v = "(not set)"
+		case v == "" && r.from == "":
+			v = spec.shownDefault()
+		default:
+			v = admin.RedactURL(v)
+		}
+		out = append(out, setting{strings.ReplaceAll(spec.Name, "-", "_"), v})
 	}
-	return c.Upstreams
+	return out
 }
 
 // errVersion is returned by parseConfig when --version was given.
@@ -184,12 +191,14 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.DNSAddr, err = parseListenAddr(raw["dns-addr"], false); return err },
 		func() error { c.HTTPAddr, err = parseListenAddr(raw["http-addr"], true); return err },
 		func() error { c.ConsulAddr, err = parseConsulAddr(raw["consul-addr"]); return err },
+		func() error { c.Datacenter, err = parseDatacenter(raw["datacenter"]); return err },
 		func() error { c.Domain, err = parseDomain(raw["domain"]); return err },
 		func() error { c.ServiceTTL, err = parseTTL(raw["service-ttl"]); return err },
 		func() error { c.NegativeTTL, err = parseTTL(raw["negative-ttl"]); return err },
-		func() error { c.OnlyPassing, err = parseBool(raw["only-passing"]); return err },
+		func() error { c.Policy.OnlyPassing, err = parseBool(raw["only-passing"]); return err },
 		func() error { c.Prefetch, err = parseBool(raw["prefetch"]); return err },
 		func() error { c.MaxServices, err = parsePositiveInt(raw["max-services"]); return err },
+		func() error { c.ConsulMaxConns, err = parsePositiveInt(raw["consul-max-conns"]); return err },
 		func() error { c.IdleTimeout, err = parsePositiveDuration(raw["idle-timeout"]); return err },
 		func() error { c.AwaitTimeout, err = parsePositiveDuration(raw["await-timeout"]); return err },
 		func() error { c.ShutdownTimeout, err = parsePositiveDuration(raw["shutdown-timeout"]); return err },
@@ -210,6 +219,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 			return Config{}, err
 		}
 	}
+	c.settings = effectiveSettings(raw)
 	return c, nil
 }
 

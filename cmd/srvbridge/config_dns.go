@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver"
 )
 
@@ -39,6 +39,19 @@ func parseAnswerSettings(c *Config, raw map[string]*rawFlag) error {
 			c.NSAddrs = append(c.NSAddrs, ip.Unmap())
 		}
 	}
+	if r := raw["search-suffix"]; strings.TrimSpace(r.value) != "" {
+		for _, f := range strings.Split(r.value, ",") {
+			f = strings.TrimSpace(f)
+			d, err := parseDomain(&rawFlag{spec: r.spec, value: strings.TrimPrefix(f, "*."), from: r.from})
+			if err != nil {
+				return err
+			}
+			if strings.HasPrefix(f, "*.") {
+				d = "*." + d
+			}
+			c.SearchSuffixes = append(c.SearchSuffixes, d)
+		}
+	}
 	r := raw["max-udp-size"]
 	n, err := strconv.Atoi(strings.TrimSpace(r.value))
 	if err != nil || n < 512 || n > 65535 {
@@ -52,17 +65,12 @@ func parseAnswerSettings(c *Config, raw map[string]*rawFlag) error {
 		return raw["udp-sockets"].errorf("at most 1024")
 	}
 	r = raw["no-healthy"]
-	c.NoHealthy = strings.ToLower(strings.TrimSpace(r.value))
-	r = raw["panic-threshold"]
-	if c.PanicThreshold, err = strconv.Atoi(strings.TrimSpace(r.value)); err != nil {
-		return r.errorf("want a whole percentage from 0 to 100")
+	if c.Policy.NoHealthy, err = health.ParseNoHealthy(r.value); err != nil {
+		return r.errorf("want nxdomain, nodata or all")
 	}
-	p := cache.Policy{NoHealthy: c.NoHealthy, PanicPercent: c.PanicThreshold}
-	if err := p.Validate(); err != nil {
-		if p.PanicPercent < 0 || p.PanicPercent > 100 {
-			return r.errorf("want a whole percentage from 0 to 100")
-		}
-		return raw["no-healthy"].errorf("want nxdomain, nodata or all")
+	r = raw["panic-threshold"]
+	if c.Policy.PanicPercent, err = strconv.Atoi(strings.TrimSpace(r.value)); err != nil || c.Policy.Validate() != nil {
+		return r.errorf("want a whole percentage from 0 to 100")
 	}
 	if c.MaxStale, err = parseSeconds(raw["max-stale"]); err != nil {
 		return err

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/srvbridge/srvbridge/health"
 )
 
 func TestParseAnswerSettings(t *testing.T) {
@@ -17,8 +19,8 @@ func TestParseAnswerSettings(t *testing.T) {
 	if c.ServiceTTLs.For("web", 5) != 10 || c.ServiceTTLs.For("api-x", 5) != 3 || c.ServiceTTLs.For("other", 5) != 5 {
 		t.Errorf("service TTLs not applied: %+v", c.ServiceTTLs)
 	}
-	if c.AltDomain != "consul.example." || c.MaxUDPSize != 4096 || c.UDPSockets != 3 || c.NoHealthy != "all" ||
-		c.PanicThreshold != 40 || c.MaxStale != 10*time.Minute || c.StateFile != "/var/lib/srvbridge/state.json" {
+	if c.AltDomain != "consul.example." || c.MaxUDPSize != 4096 || c.UDPSockets != 3 || c.Policy.NoHealthy != health.NoHealthyAll ||
+		c.Policy.PanicPercent != 40 || c.MaxStale != 10*time.Minute || c.StateFile != "/var/lib/srvbridge/state.json" {
 		t.Errorf("parsed %+v", c)
 	}
 
@@ -39,10 +41,25 @@ func TestParseAnswerSettings(t *testing.T) {
 		{[]string{"--max-stale", "-1s"}, "--max-stale"},
 		{[]string{"--ns-address", "ns1"}, "--ns-address"},
 		{[]string{"--ns-name", "a..b"}, "--ns-name"},
+		{[]string{"--search-suffix", "svc..local"}, "--search-suffix"},
+		{[]string{"--search-suffix", "*."}, "--search-suffix"},
+		{[]string{"--search-suffix", "."}, "--search-suffix"},
 	} {
 		_, err := parseConfig(tc.args, env)
 		if err == nil || !strings.Contains(err.Error(), tc.flag) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: err = %v, want one line naming %s", tc.args, err, tc.flag)
 		}
+	}
+}
+
+func TestParseSearchSuffixes(t *testing.T) {
+	c, err := parseConfig([]string{"--search-suffix", "*.svc.Cluster.Local, svc.cluster.local", "--search-suffix", "cluster.local."},
+		func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"*.svc.cluster.local.", "svc.cluster.local.", "cluster.local."}
+	if strings.Join(c.SearchSuffixes, " ") != strings.Join(want, " ") {
+		t.Errorf("search suffixes %q, want %q", c.SearchSuffixes, want)
 	}
 }

@@ -29,7 +29,8 @@ func defaultConfig() Config {
 		Domain:          "consul.",
 		ServiceTTL:      5,
 		NegativeTTL:     5,
-		MaxServices:     128,
+		MaxServices:     10000,
+		ConsulMaxConns:  16,
 		IdleTimeout:     10 * time.Minute,
 		AwaitTimeout:    time.Second,
 		ShutdownTimeout: 5 * time.Second,
@@ -45,7 +46,6 @@ func defaultConfig() Config {
 		ForwardStale:      time.Hour,
 
 		MaxUDPSize: 1232,
-		NoHealthy:  "nxdomain",
 	}
 }
 
@@ -68,7 +68,7 @@ func TestParseConfigValues(t *testing.T) {
 		}, env(), func(c *Config) {
 			c.DNSAddr, c.HTTPAddr, c.ConsulAddr = "[::1]:53", ":0", "https://consul.example:8501"
 			c.Domain, c.ServiceTTL, c.NegativeTTL = "service.example.com.", 30, 0
-			c.OnlyPassing, c.Prefetch, c.MaxServices = true, true, 7
+			c.Policy.OnlyPassing, c.Prefetch, c.MaxServices = true, true, 7
 			c.IdleTimeout, c.AwaitTimeout, c.ShutdownTimeout = 90*time.Second, 250*time.Millisecond, time.Minute
 			c.LogLevel, c.LogFormat = slog.LevelDebug, "json"
 		}},
@@ -230,6 +230,7 @@ func runParseCases(t *testing.T, tests []parseCase) {
 			if err != nil {
 				t.Fatalf("parseConfig: %v", err)
 			}
+			got.settings = nil // what LogValue logs; TestLogValue checks it
 			want := defaultConfig()
 			tt.want(&want)
 			if !reflect.DeepEqual(got, want) {

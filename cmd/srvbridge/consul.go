@@ -1,36 +1,58 @@
 package main
 
 import (
+	"context"
 	"log/slog"
-	"time"
+	"net"
+	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/srvbridge/srvbridge/health"
 )
 
 // consulAPIConfig applies srvbridge's settings on top of base, which should come from
 // api.DefaultConfig() so that CONSUL_HTTP_TOKEN, CONSUL_CACERT and the rest are read
 // exactly as the consul CLI reads them. Only the address and the connection pool are
-// ours to decide.
-func consulAPIConfig(c Config, base *api.Config) *api.Config {
+// ours to decide. conns, when set, counts the TCP connections the pool holds.
+func consulAPIConfig(c Config, base *api.Config, conns *connCounter) *api.Config {
 	base.Address = c.ConsulAddr
 	if t := base.Transport; t != nil {
-		// Every watched service holds a blocking query on a connection of its own,
-		// idle only between an answer and the loop's next request. The default pool
-		// keeps GOMAXPROCS+1 idle connections per host, so when many queries return
-		// at once (a burst of changes) the rest were closed and dialled again:
-		// thousands of TIME_WAIT sockets at 10 000 services and refused requests.
-		// Not unlimited either: connections the transport dialled for a request
-		// that meanwhile got another one would pile up idle and count against
-		// Consul's per-client connection limit.
-		t.MaxIdleConns = 0 // no total limit; the per-host one binds
-		t.MaxIdleConnsPerHost = idleConsulConns
-		t.IdleConnTimeout = 30 * time.Second
+		health.ConfigureTransport(t, c.ConsulMaxConns)
+		if conns != nil && t.DialContext != nil {
+			t.DialContext = conns.wrap(t.DialContext)
+		}
 	}
 	return base
 }
 
-// idleConsulConns holds the idle moments of a burst of a thousand answers a second.
-const idleConsulConns = 512
+// connCounter counts the open connections of a transport.
+type connCounter struct{ open atomic.Int64 }
+
+func (c *connCounter) Open() int64 { return c.open.Load() }
+
+func (c *connCounter) wrap(dial func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c.open.Add(1)
+		return &countedConn{Conn: conn, c: c}, nil
+	}
+}
+
+type countedConn struct {
+	net.Conn
+	c    *connCounter
+	once sync.Once
+}
+
+func (cc *countedConn) Close() error {
+	cc.once.Do(func() { cc.c.open.Add(-1) })
+	return cc.Conn.Close()
+}
 
 // consulLogAttrs describes the Consul connection for the start-up log. Secrets are
 // reported as set or unset, never by value.

@@ -7,20 +7,26 @@ import (
 	"testing"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/srvbridge/srvbridge/health"
 )
 
 func TestConsulAPIConfigOverridesOnlyAddress(t *testing.T) {
 	base := &api.Config{Address: "localhost:8500", Scheme: "https", Token: "tok"}
 	base.TLSConfig.CAFile = "/etc/ca.pem"
-	got := consulAPIConfig(Config{ConsulAddr: "10.1.2.3:8501"}, base)
+	got := consulAPIConfig(Config{ConsulAddr: "10.1.2.3:8501"}, base, nil)
 	if got.Address != "10.1.2.3:8501" || got.Scheme != "https" || got.Token != "tok" || got.TLSConfig.CAFile != "/etc/ca.pem" {
 		t.Errorf("got %+v", got)
 	}
 
-	// The pool keeps a connection per blocking query for reuse.
-	def := consulAPIConfig(Config{ConsulAddr: "127.0.0.1:8500"}, api.DefaultConfig())
-	if tr := def.Transport; tr == nil || tr.MaxIdleConnsPerHost != idleConsulConns || tr.MaxIdleConns != 0 || tr.IdleConnTimeout == 0 {
+	// The connection budget binds in the transport, and TLS attempts HTTP/2.
+	def := consulAPIConfig(Config{ConsulAddr: "127.0.0.1:8500", ConsulMaxConns: 7}, api.DefaultConfig(), nil)
+	if tr := def.Transport; tr == nil || tr.MaxConnsPerHost != 7 || tr.MaxIdleConnsPerHost != 7 || tr.MaxIdleConns != 0 ||
+		tr.IdleConnTimeout == 0 || !tr.ForceAttemptHTTP2 {
 		t.Errorf("transport pool: %+v", tr)
+	}
+	if tr := consulAPIConfig(Config{}, api.DefaultConfig(), nil).Transport; tr.MaxConnsPerHost != health.DefaultMaxConns {
+		t.Errorf("default budget %d, want %d", tr.MaxConnsPerHost, health.DefaultMaxConns)
 	}
 }
 

@@ -7,15 +7,16 @@ import (
 // envPrefix is prepended to a flag's upper-cased name to form its environment variable.
 const envPrefix = "SRVBRIDGE_"
 
-// flagSpec is the single description of a setting: --help, the README table and the
-// parser are all generated from specs, so they cannot drift apart.
+// flagSpec is the single description of a setting: --help, the table in
+// docs/configuration.md and the parser are all generated from specs, so they cannot
+// drift apart.
 type flagSpec struct {
 	Name string
 	// Arg names the value in --help (empty for booleans).
 	Arg string
 	// Default is the raw default value, parsed like any user value.
 	Default string
-	// ShownDefault replaces Default in --help and the README where the default is
+	// ShownDefault replaces Default in --help and the docs where the default is
 	// computed (from another variable) rather than fixed.
 	ShownDefault string
 	Usage        string
@@ -23,6 +24,9 @@ type flagSpec struct {
 	// Repeat lets the flag be given several times; the values are joined with commas,
 	// so "--upstream a --upstream b" means "--upstream a,b".
 	Repeat bool
+	// Secret keeps the value out of the start-up log (Config.LogValue), which shows
+	// only whether it is set. Any flag that can carry a credential sets it.
+	Secret bool
 }
 
 // EnvName returns the environment variable that sets the flag: SRVBRIDGE_<NAME>,
@@ -38,12 +42,12 @@ func (s flagSpec) shownDefault() string {
 	return s.Default
 }
 
-// Default values that other code (tests, the README) refers to by name.
+// Default values that other code (tests, the docs) refers to by name.
 const (
-	// 8653 rather than Consul's 8600: DESIGN.md wants each replica beside a Consul
-	// client agent, whose own DNS interface already holds 127.0.0.1:8600. Unprivileged
-	// (53 needs root or CAP_NET_BIND_SERVICE) and loopback-only, so a default start is
-	// never an open forwarder on the network.
+	// 8653 rather than Consul's 8600: each replica runs beside a Consul client agent
+	// (docs/architecture.md, "Scaling out"), whose own DNS interface already holds
+	// 127.0.0.1:8600. Unprivileged (53 needs root or CAP_NET_BIND_SERVICE) and
+	// loopback-only, so a default start is never an open forwarder on the network.
 	defaultDNSAddr = "127.0.0.1:8653"
 	// 9153 is the port CoreDNS uses for its metrics; operators already expect it.
 	defaultHTTPAddr = "127.0.0.1:9153"
@@ -53,7 +57,7 @@ const (
 	// Kong caches for the record TTL and re-resolves about 0.5–1 s after expiry, so a
 	// change reaches it in roughly TTL + 1–2 s. 5 s keeps failover well under ten
 	// seconds while each Kong worker asks at most once per 5 s per name. TTL 0 would
-	// put Kong's balancer into per-request re-resolution (see README).
+	// put Kong's balancer into per-request re-resolution (see docs/configuration.md).
 	defaultServiceTTL = "5s"
 	// Same as the service TTL so that a newly registered service is seen as quickly
 	// as a changed one by caching resolvers that honour the SOA minimum.
@@ -69,7 +73,7 @@ const (
 	defaultForwardStale = "1h"
 )
 
-// specs lists every setting in the order --help and the README show them.
+// specs lists every setting in the order --help and docs/configuration.md show them.
 var specs = []flagSpec{
 	{Name: "dns-addr", Arg: "host:port", Default: defaultDNSAddr,
 		Usage: "UDP and TCP address to answer DNS on. Host must be an IP address, or empty for all interfaces."},
@@ -77,6 +81,8 @@ var specs = []flagSpec{
 		Usage: "Admin HTTP address serving the status page (/), /healthz, /readyz and /metrics."},
 	{Name: "consul-addr", Arg: "addr", ShownDefault: "$CONSUL_HTTP_ADDR, else " + defaultConsulAddr,
 		Usage: "Consul HTTP API address: host:port, http(s)://host:port or unix:///path. Token and TLS come from the CONSUL_* variables, as for the consul CLI."},
+	{Name: "datacenter", Arg: "name", ShownDefault: "learned from Consul",
+		Usage: "The local Consul datacenter, for names that carry none. By default srvbridge asks the agent (/v1/agent/self, which needs agent:read), else reads it from the catalog (node:read). See docs/consul-acl.md."},
 	{Name: "domain", Arg: "name", Default: "consul.",
 		Usage: "DNS domain answered authoritatively, as Consul's own DNS does."},
 	{Name: "service-ttl", Arg: "duration", Default: defaultServiceTTL,
@@ -91,6 +97,8 @@ var specs = []flagSpec{
 		Usage: "Name the NS record at the domain apex gives for srvbridge itself."},
 	{Name: "ns-address", Arg: "ip,...", Repeat: true, ShownDefault: "none",
 		Usage: "srvbridge's own addresses: glue for the apex NS record, and the A/AAAA answer for --ns-name. Repeatable."},
+	{Name: "search-suffix", Arg: "domain,...", Repeat: true, ShownDefault: "none",
+		Usage: "Search domains of the clients (Kubernetes: '*.svc.cluster.local,svc.cluster.local,cluster.local'; '*.' stands for any one label, the namespace). A name of ours with one appended, such as web.service.consul.svc.cluster.local, gets NXDOMAIN at once instead of being forwarded. Repeatable."},
 	{Name: "max-udp-size", Arg: "bytes", Default: "1232",
 		Usage: "Largest UDP reply to EDNS clients, and the size advertised in our OPT record (512 to 65535). Clients without EDNS always get at most 512 bytes, and TC when more did not fit."},
 	{Name: "udp-sockets", Arg: "n", Default: "0", ShownDefault: "one per CPU",
@@ -106,11 +114,13 @@ var specs = []flagSpec{
 	{Name: "only-passing", Bool: true, Default: "false",
 		Usage: "Serve only instances whose checks all pass; by default warning instances are served too."},
 	{Name: "prefetch", Bool: true, Default: "false",
-		Usage: "Watch every catalog service from the start instead of on first query."},
-	{Name: "max-services", Arg: "n", Default: "128",
-		Usage: "Most services watched on demand at once; the least recently queried is dropped beyond it. Each watch holds one HTTP connection to Consul, whose agents accept 200 per client by default (limits.http_max_conns_per_client)."},
+		Usage: "Fetch every catalog service from the start instead of on first query, and keep them all."},
+	{Name: "max-services", Arg: "n", Default: "10000",
+		Usage: "Most services held on demand at once; the least recently queried is dropped beyond it. A held service costs memory only (a few KB): one change feed per datacenter keeps them all fresh."},
+	{Name: "consul-max-conns", Arg: "n", Default: "16",
+		Usage: "Most TCP connections to Consul at once, blocking queries included; well under the 200 per client address Consul agents accept by default (limits.http_max_conns_per_client). A 429 from Consul halves the requests in flight for a while."},
 	{Name: "idle-timeout", Arg: "duration", Default: "10m",
-		Usage: "Stop watching a service that has not been queried for this long."},
+		Usage: "Forget a service that has not been queried for this long; the next query fetches it again."},
 	{Name: "await-timeout", Arg: "duration", Default: "1s",
 		Usage: "How long the first query for a service waits for its first Consul fetch (keep it under Kong's 2s DNS timeout)."},
 	{Name: "shutdown-timeout", Arg: "duration", Default: "5s",

@@ -1,5 +1,5 @@
 // Command srvbridge is an authoritative DNS server for Consul services, built for API
-// gateways such as Kong. See README.md and docs/DESIGN.md.
+// gateways such as Kong. See README.md and docs/architecture.md.
 package main
 
 import (

@@ -142,8 +142,13 @@ func TestProcessSignalWhileConsulUnreachable(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if code, _ := get(t, "http://"+admin+"/healthz"); code != 200 {
-		t.Errorf("/healthz %d while Consul is down", code)
+	resp, err := http.Get("http://" + admin + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/healthz %d while Consul is down", resp.StatusCode)
 	}
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {

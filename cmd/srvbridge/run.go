@@ -1,8 +1,8 @@
 package main
 
-// run.go wires the packages together. It is the only file in this command that names
-// health, cache, resolver and forward APIs; the adapters at the bottom map their stats
-// onto the small interfaces metrics.go needs.
+// run.go wires the packages together: with sources.go (the adapters that map their
+// stats onto the small interfaces internal/admin reads), it is the only file in this
+// command that names health, cache, resolver and forward APIs.
 
 import (
 	"context"
@@ -15,12 +15,14 @@ import (
 
 	"github.com/srvbridge/srvbridge/cache"
 	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/internal/admin"
 	"github.com/srvbridge/srvbridge/resolver"
 	"github.com/srvbridge/srvbridge/resolver/forward"
 )
 
 func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	apiCfg := consulAPIConfig(cfg, api.DefaultConfig())
+	var conns connCounter
+	apiCfg := consulAPIConfig(cfg, api.DefaultConfig(), &conns)
 	logger.Info("starting srvbridge", "version", version, "commit", commit,
 		"config", cfg, consulLogAttrs(apiCfg))
 	client, err := api.NewClient(apiCfg)
@@ -36,24 +38,25 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 
 	// Admin first, so that liveness and "why not ready" are visible while Consul is
 	// still unreachable.
-	coll := newCollector(currentBuildInfo(), time.Now)
-	var ready readiness
+	coll := admin.NewCollector(currentBuildInfo(), time.Now)
+	var ready admin.Readiness
 	ready.NotReady("connecting to Consul")
-	admin, err := startAdmin(cfg.HTTPAddr, newAdminHandler(ready.Ready, newRegistry(coll),
-		newStatusPage(coll, ready.Ready, cfg.ConsulAddr)), logger)
+	adminSrv, err := admin.Start(cfg.HTTPAddr, admin.NewHandler(ready.Ready, admin.NewRegistry(coll),
+		admin.NewStatusPage(coll, ready.Ready, cfg.ConsulAddr)), logger)
 	if err != nil {
 		return err
 	}
-	logger.Info("admin http listening", "addr", admin.Addr())
+	logger.Info("admin http listening", "addr", adminSrv.Addr())
 
 	watcher := health.NewWatcher(health.Config{
-		Client:      client,
-		OnlyPassing: cfg.OnlyPassing,
-		AllowStale:  true, // WaitTime and MinInterval: health's defaults
-		Logger:      logger.With("component", "health"),
+		Client:     client,
+		Policy:     cfg.Policy,
+		AllowStale: true, // WaitTime and MinInterval: health's defaults
+		MaxConns:   cfg.ConsulMaxConns,
+		Logger:     logger.With("component", "health"),
 	})
-	consul := healthStats{watcher.Stats()}
-	coll.SetSources(statsSources{Consul: consul, Ready: ready.Ready})
+	consul := healthStats{s: watcher.Stats(), w: watcher, conns: &conns}
+	coll.SetSources(admin.Sources{Consul: consul, ACL: watcherACL{watcher}, Ready: ready.Ready})
 
 	// DNS starts whether or not Consul answers: names outside the Consul domain are
 	// forwarded regardless, and Consul names get SERVFAIL until the catalog is read
@@ -61,12 +64,16 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	var dc string
 	var warm *cache.State
 	tryCtx, cancelTry := context.WithTimeout(ctx, 2*time.Second)
-	dc, err = watcher.LocalDatacenter(tryCtx)
+	dc, err = localDatacenter(tryCtx, cfg.Datacenter, watcher)
 	cancelTry()
+	if errors.Is(err, errUnknownDatacenter) {
+		stopAdmin(cfg, logger, adminSrv)
+		return err
+	}
 	consulUp := err == nil
 	if err != nil {
-		ready.NotReady("cannot reach Consul: " + err.Error())
-		logger.Warn("cannot reach Consul; will keep trying", "err", err)
+		ready.NotReady(admin.ConsulProblem(err))
+		logger.Warn("no answer from Consul yet; will keep trying", "err", err)
 		if cfg.StateFile != "" {
 			if st, serr := cache.ReadState(cfg.StateFile); serr != nil {
 				logger.Warn("state file not used", "err", serr)
@@ -91,13 +98,14 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Logger:      logger.With("component", "resolver"),
 
 		AllowRecursion: cfg.AllowRecursion,
+		SearchSuffixes: cfg.SearchSuffixes,
 	}
 	if fwd != nil { // a nil *Forwarder in the interface would not be a nil Forwarder
 		rcfg.Forwarder = fwd
 	}
 	compiler, err := resolver.NewCompiler(rcfg)
 	if err != nil {
-		stopAdmin(cfg, logger, admin)
+		stopAdmin(cfg, logger, adminSrv)
 		return fmt.Errorf("resolver: %w", err)
 	}
 	store, err := cache.New(watcher, compiler.Compile, cache.Config{
@@ -106,14 +114,14 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		MaxServices:  cfg.MaxServices,
 		IdleTimeout:  cfg.IdleTimeout,
 		AwaitTimeout: cfg.AwaitTimeout,
-		Policy:       cache.Policy{NoHealthy: cfg.NoHealthy, PanicPercent: cfg.PanicThreshold},
+		Policy:       cfg.Policy,
 		MaxStale:     cfg.MaxStale,
 		Outage:       watcher.Stats().Outage,
 		StateFile:    cfg.StateFile,
 		Logger:       logger.With("component", "cache"),
 	})
 	if err != nil {
-		stopAdmin(cfg, logger, admin)
+		stopAdmin(cfg, logger, adminSrv)
 		return fmt.Errorf("cache: %w", err)
 	}
 	if warm != nil {
@@ -149,19 +157,19 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	// from the moment it binds, so when Consul answers, bind once the answers are
 	// ready - bounded, so a slow catalog cannot keep DNS (and forwarding) down.
 	if consulUp {
-		waitReady(ctx, store.Ready, startReadyWait)
+		waitReady(ctx, admin.Settled(store.Ready, watcher.Denied), startReadyWait)
 	}
 	srv := resolver.New(compiler, store)
 	if err := srv.Start(); err != nil {
-		shutdown(cfg.ShutdownTimeout, logger, stopStoreStep, stopStep{"admin http", admin.Shutdown})
+		shutdown(cfg.ShutdownTimeout, logger, stopStoreStep, stopStep{"admin http", adminSrv.Shutdown})
 		return fmt.Errorf("dns on %s: %w", cfg.DNSAddr, err)
 	}
 	logger.Info("srvbridge started", "dns_addr", cfg.DNSAddr, "domain", cfg.Domain, "datacenter", store.LocalDatacenter())
-	coll.SetSources(statsSources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
+	coll.SetSources(admin.Sources{Queries: srv.Stats(), Consul: consul, Cache: cacheStatsOf{store.Stats()},
 		Forward: forwardStatsOf{srv.Stats(), fwd}, Answers: answerStatsOf{srv.Stats(), watcher.Stats(), store},
-		Services: store, Ready: ready.Ready})
-	ready.SetCheck(store.Ready)
-	ready.SetDegraded(func() (bool, string) { return degraded(store, watcher.Stats()) })
+		Services: storeListing{store}, ACL: watcherACL{watcher}, Ready: ready.Ready})
+	ready.SetCheck(admin.ReadyUnlessRefused(store.Ready, watcher.Denied))
+	ready.SetDegraded(admin.DegradedOrRefused(func() (bool, string) { return degraded(store, watcher.Stats()) }, watcher.Denied))
 
 	var runErr error
 	select {
@@ -178,27 +186,9 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	shutdown(cfg.ShutdownTimeout, logger,
 		stopStep{"dns", srv.Shutdown},
 		stopStoreStep,
-		stopStep{"admin http", admin.Shutdown},
+		stopStep{"admin http", adminSrv.Shutdown},
 	)
 	return runErr
-}
-
-// healthStats adapts *health.Stats to consulStats.
-type healthStats struct{ s *health.Stats }
-
-func (h healthStats) EachKind(fn func(kind string, requests, errors uint64)) {
-	for _, k := range health.Kinds() {
-		fn(k.String(), h.s.Requests(k), h.s.Errors(k))
-	}
-}
-
-func (h healthStats) LastContact() time.Time { return h.s.LastContact() }
-
-// cacheStatsOf adapts *cache.Stats to cacheStats.
-type cacheStatsOf struct{ s *cache.Stats }
-
-func (c cacheStatsOf) Served() (services, instances, watches int64) {
-	return c.s.Services(), c.s.Instances(), c.s.Watches()
 }
 
 // resolvConf is where the default upstreams come from.
@@ -249,41 +239,9 @@ func newForwarder(cfg Config, logger *slog.Logger) (*forward.Forwarder, error) {
 	return fwd, nil
 }
 
-// forwardStatsOf adapts the resolver's and the forwarder's counters to forwardStats;
-// fwd is nil when forwarding is off.
-type forwardStatsOf struct {
-	res *resolver.Stats
-	fwd *forward.Forwarder
-}
-
-func (f forwardStatsOf) Recursion() (forwarded, failed, refused uint64) {
-	return f.res.Forwarded(), f.res.ForwardFailed(), f.res.RefusedRecursion()
-}
-
-func (f forwardStatsOf) Forwarder() (forwarderCounts, bool) {
-	if f.fwd == nil {
-		return forwarderCounts{}, false
-	}
-	st := f.fwd.Stats()
-	entries, bytes := f.fwd.CacheSize()
-	return forwarderCounts{
-		CacheHits: st.CacheHits(), CacheMisses: st.CacheMisses(), CacheEvictions: st.CacheEvictions(),
-		StaleServed: st.StaleServed(), Loops: st.Loops(), CacheEntries: entries, CacheBytes: bytes,
-	}, true
-}
-
-func (f forwardStatsOf) EachUpstream(fn func(upstreamCounts)) {
-	if f.fwd == nil {
-		return
-	}
-	for _, u := range f.fwd.Upstreams() {
-		fn(upstreamCounts(u))
-	}
-}
-
 // stopAdmin is the shutdown for the early exits, before DNS is up.
-func stopAdmin(cfg Config, logger *slog.Logger, admin *adminServer) {
-	shutdown(cfg.ShutdownTimeout, logger, stopStep{"admin http", admin.Shutdown})
+func stopAdmin(cfg Config, logger *slog.Logger, srv *admin.Server) {
+	shutdown(cfg.ShutdownTimeout, logger, stopStep{"admin http", srv.Shutdown})
 }
 
 // startReadyWait bounds how long DNS waits at start for the first answers.

@@ -76,7 +76,8 @@ func wrap(text string, width int) []string {
 	return lines
 }
 
-// markdownConfigTable renders the README's configuration reference from specs.
+// markdownConfigTable renders the configuration reference in docs/configuration.md
+// from specs.
 func markdownConfigTable() string {
 	var b strings.Builder
 	b.WriteString("| Flag | Environment | Default | Meaning |\n")

@@ -2,13 +2,14 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // maxTTL is the largest TTL RFC 2181 (section 8) allows: 2^31 - 1 seconds.
@@ -97,35 +98,9 @@ func parseDomain(r *rawFlag) (string, error) {
 	if d == "" || d == "." {
 		return "", r.errorf("must be a domain such as consul. (the root would swallow every name)")
 	}
-	d, err := domainName(d)
+	d, err := wire.Domain(d)
 	if err != nil {
 		return "", r.errorf("%v", err)
-	}
-	return d, nil
-}
-
-// domainName checks a lower-case, non-root name and adds the trailing dot.
-func domainName(d string) (string, error) {
-	if !strings.HasSuffix(d, ".") {
-		d += "."
-	}
-	if len(d) > 254 {
-		return "", errors.New("longer than 253 characters")
-	}
-	for _, label := range strings.Split(strings.TrimSuffix(d, "."), ".") {
-		switch {
-		case label == "":
-			return "", errors.New("empty label")
-		case len(label) > 63:
-			return "", fmt.Errorf("label %q longer than 63 characters", label)
-		case label[0] == '-' || label[len(label)-1] == '-':
-			return "", fmt.Errorf("label %q starts or ends with a hyphen", label)
-		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return "", fmt.Errorf("label %q has character %q (want letters, digits, - or _)", label, c)
-			}
-		}
 	}
 	return d, nil
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Validation of the forwarding flags. Whether an upstream points back at srvbridge
@@ -118,7 +120,7 @@ func parseStubs(r *rawFlag, domain string) ([]StubZone, error) {
 		if name == "" || name == "." {
 			return nil, r.errorf("the root is not a stub zone: use --upstream")
 		}
-		zone, err := domainName(name)
+		zone, err := wire.Domain(name)
 		if err != nil {
 			return nil, r.errorf("zone %q: %v", name, err)
 		}

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/srvbridge/srvbridge/internal/testtier"
 )
 
 var (
@@ -23,9 +25,11 @@ var (
 	buildErr  error
 )
 
-// Binary builds cmd/srvbridge once per test process and returns its path.
+// Binary builds cmd/srvbridge once per test process and returns its path. Under
+// -short it skips the test: building and running the binary is the slow tier's job.
 func Binary(t testing.TB) string {
 	t.Helper()
+	testtier.Slow(t, "the srvbridge binary")
 	buildOnce.Do(func() {
 		root, err := repoRoot()
 		if err != nil {

@@ -35,6 +35,8 @@ type options struct {
 	nodeName   string
 	dataDir    string
 	logLevel   string
+	// managementToken, when set, turns ACLs on (acl.go).
+	managementToken string
 }
 
 // WithDatacenter names the agent's datacenter (default "dc1").
@@ -60,7 +62,10 @@ type Agent struct {
 	Datacenter string
 	NodeName   string
 	// Client talks to HTTPAddr. It has no overall timeout, so blocking queries work.
+	// With WithACL it sends ManagementToken.
 	Client *api.Client
+	// ManagementToken is the ACL token that may do anything; empty without WithACL.
+	ManagementToken string
 
 	t       testing.TB
 	bin     string
@@ -95,7 +100,8 @@ func Start(t testing.TB, opts ...Option) *Agent {
 	for _, f := range opts {
 		f(&o)
 	}
-	a := &Agent{t: t, bin: Binary(t), dir: t.TempDir(), opts: o, Datacenter: o.datacenter, NodeName: o.nodeName}
+	a := &Agent{t: t, bin: Binary(t), dir: t.TempDir(), opts: o, Datacenter: o.datacenter, NodeName: o.nodeName,
+		ManagementToken: o.managementToken}
 	a.logPath = filepath.Join(a.dir, "consul.log")
 	t.Cleanup(func() {
 		a.Stop()
@@ -123,7 +129,7 @@ func Start(t testing.TB, opts ...Option) *Agent {
 	}
 	a.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.HTTP))
 	a.DNSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.DNS))
-	a.Client, err = api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http"})
+	a.Client, err = api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http", Token: a.ManagementToken})
 	if err != nil {
 		t.Fatalf("consultest: %v", err)
 	}
@@ -148,6 +154,9 @@ func (a *Agent) launch() error {
 	}
 	if a.opts.dataDir != "" {
 		cfg["data_dir"] = a.opts.dataDir
+	}
+	if a.opts.managementToken != "" {
+		cfg["acl"] = aclConfig(a.opts.managementToken)
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -203,6 +212,7 @@ func (a *Agent) waitReady(exited <-chan struct{}) error {
 		Address:    net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.HTTP)),
 		Scheme:     "http",
 		HttpClient: &http.Client{Timeout: 2 * time.Second},
+		Token:      a.opts.managementToken,
 	})
 	if err != nil {
 		return err

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/srvbridge/srvbridge/internal/testtier"
 )
 
 // EnvBinary names an existing consul binary; when set, nothing is built.
@@ -29,10 +31,12 @@ var (
 
 // Binary returns the path of the pinned Consul agent binary. The first call in a
 // process may build it (several minutes) through deploy/consul/build.sh; later calls
-// reuse the result. It fails the test rather than skipping it: a test that needs Consul
-// must not pass silently on a machine that lacks it.
+// reuse the result. Under -short it skips the test (the fast tier has no Consul);
+// otherwise it fails the test rather than skipping it: a test that needs Consul must
+// not pass silently on a machine that lacks it.
 func Binary(t testing.TB) string {
 	t.Helper()
+	testtier.Slow(t, "the Consul agent")
 	if p := os.Getenv(EnvBinary); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			t.Fatalf("consultest: %s=%q: %v", EnvBinary, p, err)

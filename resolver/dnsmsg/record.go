@@ -7,33 +7,6 @@ import (
 	"github.com/miekg/dns"
 )
 
-// Record types srvbridge builds.
-const (
-	TypeA     = dns.TypeA
-	TypeNS    = dns.TypeNS
-	TypeSOA   = dns.TypeSOA
-	TypePTR   = dns.TypePTR
-	TypeTXT   = dns.TypeTXT
-	TypeAAAA  = dns.TypeAAAA
-	TypeSRV   = dns.TypeSRV
-	TypeOPT   = dns.TypeOPT
-	TypeANY   = dns.TypeANY
-	TypeAXFR  = dns.TypeAXFR
-	TypeIXFR  = dns.TypeIXFR
-	TypeCNAME = dns.TypeCNAME
-)
-
-// Rcodes srvbridge sends.
-const (
-	RcodeSuccess  = dns.RcodeSuccess
-	RcodeFormErr  = dns.RcodeFormatError
-	RcodeServFail = dns.RcodeServerFailure
-	RcodeNXDomain = dns.RcodeNameError
-	RcodeNotImp   = dns.RcodeNotImplemented
-	RcodeRefused  = dns.RcodeRefused
-	RcodeBadVers  = dns.RcodeBadVers
-)
-
 // Record is one resource record in srvbridge's terms.
 type Record struct {
 	Type uint16
@@ -46,15 +19,6 @@ type Record struct {
 	Target                 string // SRV target, NS host, PTR name, CNAME
 
 	Text []string // TXT
-
-	SOA *SOA
-}
-
-// SOA holds the fields of a start-of-authority record.
-type SOA struct {
-	MName, RName                   string
-	Serial, Refresh, Retry, Expire uint32
-	MinTTL                         uint32
 }
 
 func (r *Record) rr() (dns.RR, error) {
@@ -82,13 +46,6 @@ func (r *Record) rr() (dns.RR, error) {
 		return &dns.CNAME{Hdr: h, Target: r.Target}, nil
 	case dns.TypeTXT:
 		return &dns.TXT{Hdr: h, Txt: r.Text}, nil
-	case dns.TypeSOA:
-		if r.SOA == nil {
-			return nil, fmt.Errorf("record %s: SOA without fields", r.Name)
-		}
-		s := r.SOA
-		return &dns.SOA{Hdr: h, Ns: s.MName, Mbox: s.RName, Serial: s.Serial, Refresh: s.Refresh,
-			Retry: s.Retry, Expire: s.Expire, Minttl: s.MinTTL}, nil
 	}
 	return nil, fmt.Errorf("record %s: unsupported type %d", r.Name, r.Type)
 }

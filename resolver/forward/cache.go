@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/simplelru"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // TTL bounds for cached upstream answers. A day for data and three hours for negative
@@ -32,7 +34,7 @@ func cacheKey(q *question) string {
 	if q.do {
 		flags |= 2
 	}
-	if q.flags&flagCD != 0 {
+	if q.flags&wire.FlagCD != 0 {
 		flags |= 4
 	}
 	k := make([]byte, 0, len(q.name)+5)
@@ -61,9 +63,9 @@ func (ri *replyInfo) cacheTTL() (time.Duration, bool) {
 	switch {
 	case ri.tc:
 		return 0, false
-	case ri.rcode == rcodeNoError && ri.answers > 0:
+	case ri.rcode == wire.RcodeSuccess && ri.answers > 0:
 		ttl, limit = ri.minTTL, maxPositiveTTL
-	case ri.rcode == rcodeNXDomain || ri.rcode == rcodeNoError:
+	case ri.rcode == wire.RcodeNXDomain || ri.rcode == wire.RcodeSuccess:
 		if !ri.soa {
 			return 0, false
 		}

@@ -2,12 +2,14 @@ package forward
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Defaults that the command line documents.
@@ -168,23 +170,17 @@ func (f *Forwarder) check(ap netip.AddrPort, what string) error {
 	return nil
 }
 
-// wireName turns "Example.Test." into lower-case wire form.
+// wireName checks a zone name as every configured name is checked (wire.Domain)
+// and returns it in lower-case wire form.
 func wireName(zone string) ([]byte, error) {
-	zone = strings.ToLower(strings.TrimSuffix(strings.TrimSpace(zone), "."))
-	if zone == "" {
+	d, err := wire.Domain(zone)
+	if errors.Is(err, wire.ErrRoot) {
 		return nil, fmt.Errorf("the root is not a stub zone; use the upstreams for it")
 	}
-	var out []byte
-	for _, l := range strings.Split(zone, ".") {
-		if l == "" || len(l) > 63 {
-			return nil, fmt.Errorf("empty or over-long label")
-		}
-		out = append(append(out, byte(len(l))), l...)
+	if err != nil {
+		return nil, err
 	}
-	if len(out)+1 > 255 {
-		return nil, fmt.Errorf("name too long")
-	}
-	return append(out, 0), nil
+	return wire.AppendName(nil, d), nil
 }
 
 // route picks the upstreams for a name (lower-case wire form): those of the longest

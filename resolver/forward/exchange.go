@@ -9,9 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"time"
-)
 
-const maxMsg = 65535
+	"github.com/srvbridge/srvbridge/resolver/wire"
+)
 
 var (
 	errMismatch = errors.New("reply does not match the query")
@@ -29,7 +29,7 @@ func exchange(ctx context.Context, addr netip.AddrPort, pkt []byte, qend int, tc
 	}
 	reply, err := exchangeUDP(ctx, addr, pkt, qend, maxUDP)
 	oversize := errors.Is(err, errOversize)
-	if err != nil && !oversize || err == nil && binary.BigEndian.Uint16(reply[2:])&flagTC == 0 {
+	if err != nil && !oversize || err == nil && binary.BigEndian.Uint16(reply[2:])&wire.FlagTC == 0 {
 		return reply, err
 	}
 	full, terr := exchangeTCP(ctx, addr, pkt, qend)
@@ -61,7 +61,7 @@ func exchangeUDP(ctx context.Context, addr netip.AddrPort, pkt []byte, qend, max
 	if _, err := c.Write(pkt); err != nil {
 		return nil, ctxErr(ctx, err)
 	}
-	buf := make([]byte, min(maxUDP, maxMsg)+1)
+	buf := make([]byte, min(maxUDP, wire.MaxMsgLen)+1)
 	for {
 		n, err := c.Read(buf)
 		if err != nil {

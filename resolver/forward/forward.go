@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Forward answers query (a client's raw packet) from the cache or from upstream. It
@@ -18,7 +20,7 @@ func (f *Forwarder) Forward(ctx context.Context, query []byte, tcp bool, limit i
 	}
 	clientQ := query[:q.end]
 	if tcp {
-		limit = maxMsg
+		limit = wire.MaxMsgLen
 	}
 	limit = max(limit, 512)
 	if f.inflight.has(keyOf(q.id, &q)) {
@@ -26,12 +28,12 @@ func (f *Forwarder) Forward(ctx context.Context, query []byte, tcp bool, limit i
 		f.warnLoop(&q)
 		return nil, errLoop
 	}
-	if q.qtype == typeAXFR || q.qtype == typeIXFR {
-		return errorReply(clientQ, rcodeRefused), nil // zone transfers are not forwarded
+	if q.qtype == wire.TypeAXFR || q.qtype == wire.TypeIXFR {
+		return errorReply(clientQ, wire.RcodeRefused), nil // zone transfers are not forwarded
 	}
 	ups := f.route(q.name)
 	if len(ups) == 0 {
-		return errorReply(clientQ, rcodeRefused), nil // only stub zones are forwarded
+		return errorReply(clientQ, wire.RcodeRefused), nil // only stub zones are forwarded
 	}
 
 	now := f.now()
@@ -161,7 +163,7 @@ func (f *Forwarder) ask(ctx context.Context, ups []*upstream, pkt []byte, q *que
 				rcode := int(binary.BigEndian.Uint16(a.reply[2:]) & 0xF)
 				a.up.stats.observe(rcode, a.took)
 				a.up.answered(f.log)
-				if rcode != rcodeServFail && rcode != rcodeRefused {
+				if rcode != wire.RcodeServFail && rcode != wire.RcodeRefused {
 					return a.reply, nil, nil
 				}
 				failed = a.reply

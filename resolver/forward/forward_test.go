@@ -16,6 +16,7 @@ import (
 	"github.com/srvbridge/srvbridge/internal/bridgetest"
 	"github.com/srvbridge/srvbridge/internal/upstreamtest"
 	"github.com/srvbridge/srvbridge/resolver"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // The tests below forward to real DNS servers (miekg/dns servers from upstreamtest)
@@ -424,7 +425,7 @@ func TestOversizedUDPReplyRetriedOverTCP(t *testing.T) {
 		w.WriteMsg(m) // no truncation, whatever the transport
 	}))
 	f := newForwarder(t, Config{Upstreams: []netip.AddrPort{big.Addr}})
-	r := call{name: "big.example.test.", qtype: dns.TypeTXT, limit: maxMsg}.must(t, f)
+	r := call{name: "big.example.test.", qtype: dns.TypeTXT, limit: wire.MaxMsgLen}.must(t, f)
 	if len(r.Answer) != 40 || r.Truncated || tcpQueries.Load() != 1 {
 		t.Errorf("%d answers, TC %v, %d TCP queries; want all 40 after one TCP query", len(r.Answer), r.Truncated, tcpQueries.Load())
 	}

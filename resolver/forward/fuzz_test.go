@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // FuzzAccept feeds accept replies an upstream could send for one query: any header
@@ -29,8 +31,8 @@ func FuzzAccept(f *testing.F) {
 
 	seed := func(m *dns.Msg) {
 		b := pack(f, m)
-		f.Add(b[:headerLen], b[q.end:], uint16(512))
-		f.Add(b[:headerLen], b[q.end:], uint16(4096))
+		f.Add(b[:wire.HeaderLen], b[q.end:], uint16(512))
+		f.Add(b[:wire.HeaderLen], b[q.end:], uint16(4096))
 	}
 	ok := new(dns.Msg)
 	ok.SetReply(query)
@@ -49,18 +51,18 @@ func FuzzAccept(f *testing.F) {
 	seed(compressed)
 
 	f.Fuzz(func(t *testing.T, header, records []byte, limit uint16) {
-		if len(header) < headerLen {
+		if len(header) < wire.HeaderLen {
 			return
 		}
 		// The upstream's header, made to match (our ID, QR, one question), then the
 		// query's question and whatever records follow.
-		reply := append(append([]byte(nil), header[:headerLen]...), clientQ[headerLen:]...)
+		reply := append(append([]byte(nil), header[:wire.HeaderLen]...), clientQ[wire.HeaderLen:]...)
 		reply = append(reply, records...)
-		if len(reply) > maxMsg {
+		if len(reply) > wire.MaxMsgLen {
 			return
 		}
 		copy(reply, clientQ[:2])
-		reply[2] |= flagQR >> 8
+		reply[2] |= wire.FlagQR >> 8
 		binary.BigEndian.PutUint16(reply[4:], 1)
 		if !matches(reply, pkt, q.end) {
 			t.Fatal("built reply does not match the query")
@@ -77,7 +79,7 @@ func FuzzAccept(f *testing.F) {
 		}
 		m.Compress = true
 		// (miekg/dns does not always read back what it packs: an empty SOA, say.)
-		if packed, err := m.Pack(); err == nil && len(packed) <= maxMsg && matches(packed, pkt, q.end) &&
+		if packed, err := m.Pack(); err == nil && len(packed) <= wire.MaxMsgLen && matches(packed, pkt, q.end) &&
 			new(dns.Msg).Unpack(packed) == nil {
 			exercise(t, packed, clientQ, key, now, max(int(limit), 512), true)
 		}
@@ -96,10 +98,10 @@ func exercise(t *testing.T, reply, clientQ []byte, key string, now time.Time, li
 	check := func(what string, msg []byte) {
 		t.Helper()
 		if len(msg) < len(clientQ) || string(msg[:2]) != string(clientQ[:2]) ||
-			string(msg[headerLen:len(clientQ)]) != string(clientQ[headerLen:]) {
+			string(msg[wire.HeaderLen:len(clientQ)]) != string(clientQ[wire.HeaderLen:]) {
 			t.Fatalf("%s: not the client's ID and question\nreply % x\nout   % x", what, reply, msg)
 		}
-		if len(msg) > lim && (msg[2]&(flagTC>>8) == 0 || binary.BigEndian.Uint16(msg[6:]) != 0) {
+		if len(msg) > lim && (msg[2]&(wire.FlagTC>>8) == 0 || binary.BigEndian.Uint16(msg[6:]) != 0) {
 			t.Fatalf("%s: %d bytes over a limit of %d without being an empty TC reply", what, len(msg), lim)
 		}
 		if readable {

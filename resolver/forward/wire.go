@@ -3,37 +3,15 @@ package forward
 import (
 	"encoding/binary"
 	"errors"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // The forwarder reads and patches messages in wire form itself: it needs only the
 // header, the question, and where each TTL sits, and passing the upstream's bytes
-// through untouched is what "responses passed through" means. DESIGN.md keeps
-// miekg/dns inside resolver/dnsmsg; nothing here needs it.
-
-// DNS header layout (RFC 1035 4.1.1).
-const (
-	headerLen = 12
-
-	flagQR = 1 << 15
-	flagTC = 1 << 9
-	flagRD = 1 << 8
-	flagRA = 1 << 7
-	flagCD = 1 << 4
-
-	opcodeMask = 0xF << 11
-
-	rcodeNoError  = 0
-	rcodeServFail = 2
-	rcodeNXDomain = 3
-	rcodeRefused  = 5
-
-	typeSOA  = 6
-	typeOPT  = 41
-	typeIXFR = 251
-	typeAXFR = 252
-
-	optLen = 11 // an OPT record without options: root, type, class, TTL, rdlength
-)
+// through untouched is what "responses passed through" means. The layout and its
+// numbers come from resolver/wire; miekg/dns stays inside resolver/dnsmsg
+// (docs/architecture.md), and nothing here needs it.
 
 var (
 	errShort     = errors.New("message shorter than a header")
@@ -56,46 +34,29 @@ type question struct {
 	udpSize int
 }
 
-// parseQuery reads a query the resolver has already checked (one question, no
-// compression, at most an OPT record after it); it checks again rather than trust it.
+// parseQuery reads a query the resolver has already accepted; it checks again, with
+// the same reading (wire.Query), rather than trust it.
 func parseQuery(pkt []byte) (question, error) {
 	var q question
-	if len(pkt) < headerLen {
-		return q, errShort
-	}
-	q.id = binary.BigEndian.Uint16(pkt)
-	q.flags = binary.BigEndian.Uint16(pkt[2:])
-	if q.flags&flagQR != 0 || binary.BigEndian.Uint16(pkt[4:]) != 1 {
+	var wq wire.Query
+	switch wq.Parse(pkt) {
+	case wire.Accept:
+	case wire.Ignore:
+		if len(pkt) < wire.HeaderLen {
+			return q, errShort
+		}
+		return q, errQuestion
+	default:
 		return q, errQuestion
 	}
-	off := headerLen
-	for {
-		if off >= len(pkt) {
-			return q, errQuestion
-		}
-		n := int(pkt[off])
-		if n == 0 {
-			off++
-			break
-		}
-		if n > 63 || off+1+n > len(pkt) || off+1+n-headerLen > 255 {
-			return q, errQuestion
-		}
-		off += 1 + n
-	}
-	if off+4 > len(pkt) {
-		return q, errQuestion
-	}
-	q.name = lower(pkt[headerLen:off])
-	q.qtype = binary.BigEndian.Uint16(pkt[off:])
-	q.qclass = binary.BigEndian.Uint16(pkt[off+2:])
-	q.end = off + 4
-	q.udpSize = 512
-	if rr := pkt[q.end:]; binary.BigEndian.Uint16(pkt[10:]) > 0 && len(rr) >= optLen &&
-		rr[0] == 0 && binary.BigEndian.Uint16(rr[1:]) == typeOPT {
-		q.edns = true
-		q.do = rr[7]&0x80 != 0
-		q.udpSize = max(int(binary.BigEndian.Uint16(rr[3:])), 512)
+	q.id, q.flags = wq.ID, wq.Flags
+	q.name = lower(pkt[wire.HeaderLen : wq.QEnd-4])
+	q.qtype, q.qclass = wq.QType, wq.QClass
+	q.end = wq.QEnd
+	q.udpSize = wire.MinUDPSize
+	if wq.EDNS {
+		q.edns, q.do = true, wq.EDNSDO
+		q.udpSize = max(int(wq.EDNSSize), wire.MinUDPSize)
 	}
 	return q, nil
 }
@@ -118,11 +79,11 @@ func lower(name []byte) []byte {
 // (upstreams may change it, RFC 4343). Anything else is a stale or spoofed datagram.
 func matches(reply, pkt []byte, qend int) bool {
 	if len(reply) < qend || reply[0] != pkt[0] || reply[1] != pkt[1] ||
-		binary.BigEndian.Uint16(reply[2:])&flagQR == 0 || binary.BigEndian.Uint16(reply[4:]) != 1 {
+		binary.BigEndian.Uint16(reply[2:])&wire.FlagQR == 0 || binary.BigEndian.Uint16(reply[4:]) != 1 {
 		return false
 	}
 	nameEnd := qend - 4
-	for i := headerLen; i < nameEnd; i++ {
+	for i := wire.HeaderLen; i < nameEnd; i++ {
 		a, b := reply[i], pkt[i]
 		if 'A' <= a && a <= 'Z' {
 			a += 'a' - 'A'
@@ -160,17 +121,17 @@ type replyInfo struct {
 // walk reads every record of a reply whose question was already matched.
 func walk(msg []byte) (replyInfo, error) {
 	ri := replyInfo{opt: -1, minTTL: ^uint32(0)}
-	if len(msg) < headerLen {
+	if len(msg) < wire.HeaderLen {
 		return ri, errShort
 	}
 	flags := binary.BigEndian.Uint16(msg[2:])
 	ri.rcode = int(flags & 0xF)
-	ri.tc = flags&flagTC != 0
+	ri.tc = flags&wire.FlagTC != 0
 	an := int(binary.BigEndian.Uint16(msg[6:]))
 	ns := int(binary.BigEndian.Uint16(msg[8:]))
 	ar := int(binary.BigEndian.Uint16(msg[10:]))
 	ri.answers = an
-	off := headerLen
+	off := wire.HeaderLen
 	for range binary.BigEndian.Uint16(msg[4:]) {
 		var err error
 		if off, err = skipName(msg, off); err != nil {
@@ -198,7 +159,7 @@ func walk(msg []byte) (replyInfo, error) {
 		// The OPT pseudo-record: root owner, additional section (RFC 6891 6.1.1).
 		// Anything else with its type is passed on as an ordinary record; stripping
 		// its options by the fixed layout would cut a longer owner name in half.
-		if rtype == typeOPT && msg[start] == 0 && i >= an+ns {
+		if rtype == wire.TypeOPT && msg[start] == 0 && i >= an+ns {
 			ri.opt = start
 			ri.optLast = i == an+ns+ar-1 && rdata+rdlen == len(msg)
 		} else {
@@ -207,7 +168,7 @@ func walk(msg []byte) (replyInfo, error) {
 		if i < an+ns {
 			ri.minTTL = min(ri.minTTL, ttl)
 		}
-		if i >= an && i < an+ns && rtype == typeSOA && rdlen >= 22 {
+		if i >= an && i < an+ns && rtype == wire.TypeSOA && rdlen >= 22 {
 			ri.soa = true
 			ri.soaTTL = ttl
 			ri.soaMin = binary.BigEndian.Uint32(msg[rdata+rdlen-4:])
@@ -243,10 +204,10 @@ func skipName(msg []byte, off int) (int, error) {
 // Options such as COOKIE (RFC 7873) and NSID belong to one client's exchange with the
 // upstream and must not be replayed to other clients from the cache.
 func stripOptions(msg []byte, ri *replyInfo) []byte {
-	if ri.opt < 0 || !ri.optLast || len(msg) < ri.opt+optLen {
+	if ri.opt < 0 || !ri.optLast || len(msg) < ri.opt+wire.OPTLen {
 		return msg
 	}
-	msg = msg[:ri.opt+optLen]
+	msg = msg[:ri.opt+wire.OPTLen]
 	binary.BigEndian.PutUint16(msg[ri.opt+9:], 0)
 	return msg
 }
@@ -258,22 +219,22 @@ func stripOptions(msg []byte, ri *replyInfo) []byte {
 // TCP; a subset of the answers is never sent.
 func present(reply, clientQ []byte, limit int, ri *replyInfo) []byte {
 	copy(reply, clientQ[:2])
-	flags := binary.BigEndian.Uint16(reply[2:])&^(flagRD|flagCD) |
-		binary.BigEndian.Uint16(clientQ[2:])&(flagRD|flagCD) | flagRA
+	flags := binary.BigEndian.Uint16(reply[2:])&^(wire.FlagRD|wire.FlagCD) |
+		binary.BigEndian.Uint16(clientQ[2:])&(wire.FlagRD|wire.FlagCD) | wire.FlagRA
 	binary.BigEndian.PutUint16(reply[2:], flags)
-	copy(reply[headerLen:], clientQ[headerLen:])
+	copy(reply[wire.HeaderLen:], clientQ[wire.HeaderLen:])
 	if len(reply) <= limit {
 		return reply
 	}
-	out := make([]byte, 0, len(clientQ)+optLen)
+	out := make([]byte, 0, len(clientQ)+wire.OPTLen)
 	out = append(out, reply[:4]...)
 	out = binary.BigEndian.AppendUint16(out, 1)
 	out = append(out, 0, 0, 0, 0, 0, 0)
-	out[2] |= flagTC >> 8
-	out = append(out, clientQ[headerLen:]...)
+	out[2] |= wire.FlagTC >> 8
+	out = append(out, clientQ[wire.HeaderLen:]...)
 	if ri != nil && ri.opt >= 0 && ri.optLast {
 		out[11] = 1
-		out = append(out, reply[ri.opt:ri.opt+optLen]...)
+		out = append(out, reply[ri.opt:ri.opt+wire.OPTLen]...)
 		binary.BigEndian.PutUint16(out[len(out)-2:], 0)
 	}
 	return out
@@ -282,9 +243,9 @@ func present(reply, clientQ []byte, limit int, ri *replyInfo) []byte {
 // errorReply answers a query with an rcode alone (no OPT: nothing is forwarded).
 func errorReply(clientQ []byte, rcode int) []byte {
 	out := append([]byte(nil), clientQ...)
-	flags := binary.BigEndian.Uint16(out[2:])&(opcodeMask|flagRD|flagCD) | flagQR | flagRA | uint16(rcode)
+	flags := binary.BigEndian.Uint16(out[2:])&(wire.OpcodeMask|wire.FlagRD|wire.FlagCD) | wire.FlagQR | wire.FlagRA | uint16(rcode)
 	binary.BigEndian.PutUint16(out[2:], flags)
 	binary.BigEndian.PutUint16(out[4:], 1)
-	clear(out[6:headerLen])
+	clear(out[6:wire.HeaderLen])
 	return out
 }

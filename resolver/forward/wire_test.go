@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 func pack(t testing.TB, m *dns.Msg) []byte {
@@ -42,10 +44,10 @@ func TestParseQuery(t *testing.T) {
 	if want := []byte("\x02db\x07example\x04test\x00"); !bytes.Equal(q.name, want) {
 		t.Errorf("name %q, want %q", q.name, want)
 	}
-	if q.id != m.Id || q.qtype != dns.TypeSRV || q.qclass != dns.ClassINET || !q.edns || !q.do || q.flags&flagCD == 0 {
+	if q.id != m.Id || q.qtype != dns.TypeSRV || q.qclass != dns.ClassINET || !q.edns || !q.do || q.flags&wire.FlagCD == 0 {
 		t.Errorf("parsed %+v", q)
 	}
-	if q.end != headerLen+len(q.name)+4 {
+	if q.end != wire.HeaderLen+len(q.name)+4 {
 		t.Errorf("end %d", q.end)
 	}
 

@@ -25,6 +25,7 @@ var commands = map[string]struct {
 	"probe":    {cmdProbe, "ask a DNS server a few names and print rcode and section counts"},
 	"prop":     {cmdProp, "flip a TTL check repeatedly and time until each DNS server's answer changes"},
 	"report":   {cmdReport, "turn the recorded runs into the table, the Markdown results and the SVG chart"},
+	"tables":   {cmdTables, "rewrite the docs' generated tables from bench/results (make tables)"},
 	// bench/scale.sh
 	"machine":      {cmdMachine, "print the machine description (CPU, cores, RAM, kernel) as key=value lines"},
 	"quiet":        {cmdQuiet, "wait (bounded) until the CPUs are quiet, and say how busy they were"},
@@ -47,7 +48,7 @@ var commands = map[string]struct {
 func main() {
 	if len(os.Args) < 2 || commands[os.Args[1]].run == nil {
 		fmt.Fprintln(os.Stderr, "usage: benchctl <command> [flags]")
-		for _, name := range []string{"ports", "register", "gen", "wait", "metric", "probe", "prop", "report",
+		for _, name := range []string{"ports", "register", "gen", "wait", "metric", "probe", "prop", "report", "tables",
 			"machine", "quiet", "observe", "firstanswer", "churn", "change", "load", "scale-report",
 			"catalog-load", "conns", "consul-requests", "catalog-prop", "catalog-compare", "readyz", "catalog-report"} {
 			fmt.Fprintf(os.Stderr, "  %-15s %s\n", name, commands[name].help)

@@ -1,14 +1,19 @@
-// Command backend is a tiny HTTP service for the srvbridge demo: it answers GET / with
-// its name and GET /health with 200, or 503 once told to fail, so that a demo can flip
-// an instance's Consul health check without stopping a process.
+// Command backend is a tiny HTTP service for the srvbridge demo: it answers GET / and
+// GET /api with its name (/api as JSON, like deploy/sample-service, so that requests
+// through the demo's gateway show which instance answered) and GET /health with 200,
+// or 503 once told to fail, so that a demo can flip an instance's Consul health check
+// without stopping a process: the instance keeps serving, and only the health check,
+// hence DNS, hence the gateway, takes it out of rotation.
 //
 //	backend --addr 127.0.0.1:18081 --name web-1
+//	curl 127.0.0.1:18081/api              # {"instance":"web-1"}
 //	curl -X POST 127.0.0.1:18081/fail     # /health answers 503 from now on
 //	curl -X POST 127.0.0.1:18081/recover  # and 200 again
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -58,9 +63,17 @@ type backend struct {
 }
 
 func (b *backend) handler() http.Handler {
+	api, _ := json.Marshal(struct {
+		Instance string `json:"instance"`
+	}{b.name})
+	api = append(api, '\n')
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "hello from %s\n", b.name)
+	})
+	mux.HandleFunc("GET /api", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(api)
 	})
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		if b.failing.Load() {

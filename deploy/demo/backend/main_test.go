@@ -31,10 +31,12 @@ func TestBackend(t *testing.T) {
 		body         string
 	}{
 		{"GET", "/", 200, "hello from web-1\n"},
+		{"GET", "/api", 200, "{\"instance\":\"web-1\"}\n"},
 		{"GET", "/health", 200, "ok\n"},
 		{"POST", "/fail", 200, "web-1: /health now answers 503\n"},
 		{"GET", "/health", 503, "failing\n"},
 		{"GET", "/", 200, "hello from web-1\n"}, // failing health does not stop serving
+		{"GET", "/api", 200, "{\"instance\":\"web-1\"}\n"},
 		{"POST", "/recover", 200, "web-1: /health now answers 200\n"},
 		{"GET", "/health", 200, "ok\n"},
 		{"GET", "/fail", 405, ""},

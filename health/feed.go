@@ -1,0 +1,610 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// The change feed of one datacenter. Instead of a blocking query per service (one
+// HTTP/1.1 connection each, and Consul's agents accept 200 per client), three
+// blocking queries follow the whole datacenter and say which services changed; a
+// small pool refetches only those, with non-blocking reads. See docs/consul-watch.md
+// for the measurements behind each rule.
+//
+//   - checks: /v1/health/state/any?filter=Status != "passing". Its index moves on
+//     every check write; its answer holds only the checks that are not passing, so
+//     it stays small however big the catalog is, and a check entering it, leaving
+//     it, or changing in it is every status change there is: service checks,
+//     node checks (serfHealth, which affect every service on the node) and
+//     maintenance mode (a critical check Consul adds).
+//   - services: /v1/catalog/services. Its index moves on every registration,
+//     deregistration and re-registration, including those the checks never see
+//     (a new port or address with the same check, an instance with no check).
+//     Its answer cannot say which service changed (the name → tags map often
+//     stays the same), so each move refetches every held service: a sweep.
+//   - nodes: /v1/catalog/nodes, for <node>.node names and for node addresses,
+//     which instances without an address of their own answer with.
+//
+// Only held services are refetched: those the cache serves (on demand or
+// prefetched). A held service is fetched when first held and again on each
+// change that may concern it, at most one fetch per service at a time.
+
+// Sink receives what a datacenter's feed learns. Its methods are called from the
+// feed's goroutines, concurrently, and must not block for long.
+type Sink interface {
+	Catalog(Catalog)
+	Nodes(Nodes)
+	// Service is the new state of a held service. A state may still arrive shortly
+	// after Release: the receiver drops what it no longer holds.
+	Service(ServiceState)
+}
+
+// nonPassing is the filter of the checks feed. Consul's filter language compares
+// strings only with == and != (no ordering, and no index field is selectable).
+const nonPassing = `Status != "passing"`
+
+type feed struct {
+	w  *Watcher
+	dc string
+
+	mu   sync.Mutex
+	sink Sink
+	held map[string]*heldService // service name as the catalog spells it
+	// Services to fetch: first holds (a query waits for them), then changes the
+	// feed attributed to them (a check, a node), then sweeps, so that a check
+	// change is not stuck behind a sweep of the whole catalog. A name may sit in
+	// more than one; next takes it once and skips the rest.
+	holds, changes, sweeps fifo
+	nodeSvcs               map[string]map[string]struct{}
+	nodeAddr               map[string]string
+	checks                 map[checkKey]checkSeen // the non-passing checks of the last answer
+	wake                   chan struct{}
+}
+
+type heldService struct {
+	queued   bool
+	urgent   bool // queued in holds or changes, not only in sweeps
+	fetching bool
+	again    bool     // a change came while fetching: fetch once more
+	failures int      // consecutive failed fetches, for their backoff
+	denied   string   // the cause of its current ACL refusal, "" if none (acl.go)
+	index    uint64   // Consul's index of the last state delivered
+	nodes    []string // nodes of the instances in the last state
+}
+
+type checkKey struct{ node, id string }
+
+type checkSeen struct {
+	status  string
+	service string // ServiceName; "" for a node check
+	modify  uint64
+}
+
+func newFeed(w *Watcher, dc string) *feed {
+	return &feed{w: w, dc: dc, held: map[string]*heldService{}, nodeSvcs: map[string]map[string]struct{}{},
+		wake: make(chan struct{}, 1)}
+}
+
+// feedFor returns dc's feed, creating it on first use (a Hold may come first).
+func (w *Watcher) feedFor(dc string) *feed {
+	w.feedsMu.Lock()
+	defer w.feedsMu.Unlock()
+	f := w.feeds[dc]
+	if f == nil {
+		f = newFeed(w, dc)
+		w.feeds[dc] = f
+	}
+	return f
+}
+
+// Hold asks for service name in dc: it is fetched now, delivered to dc's Sink, and
+// fetched again whenever the feed sees a change that may concern it, until Release.
+// Holding a held service does nothing. dc "" is the agent's own datacenter.
+func (w *Watcher) Hold(dc, name string) { w.feedFor(dc).hold(name) }
+
+// Release stops keeping name fresh.
+func (w *Watcher) Release(dc, name string) { w.feedFor(dc).release(name) }
+
+// WatchDatacenter follows dc's catalog and keeps its held services fresh, delivering
+// to sink, until ctx is done; then it returns ctx.Err(). Like the Watch* calls, it
+// returns ErrNoDatacenter (wrapped) when the first answer says dc does not exist.
+// One call per datacenter at a time.
+func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) error {
+	f := w.feedFor(dc)
+	f.mu.Lock()
+	f.sink = sink
+	f.mu.Unlock()
+	w.feedRunning(dc, 1)
+	defer w.feedRunning(dc, -1)
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for _, loop := range []func(context.Context) error{f.watchServices, f.watchNodes, f.watchChecks} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- loop(ctx)
+		}()
+	}
+	for range w.cfg.MaxConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f.work(ctx)
+		}()
+	}
+	err := <-errs // the first loop to end: ctx is done, or dc does not exist
+	cancel()
+	wg.Wait()
+	f.dropDenials()
+	if errors.Is(err, ErrNoDatacenter) || parent.Err() == nil {
+		return err
+	}
+	return parent.Err()
+}
+
+// loopsPerFeed is the blocking queries of one feed. Over HTTP/1.1 each holds a
+// connection for as long as it waits, so they come off the refetch pool's share of
+// the budget; over HTTP/2 this is only conservative.
+const loopsPerFeed = 3
+
+// feedRunning counts the feeds running and gives the refetch pool what their
+// blocking queries leave of the budget. When they leave nothing, refetches would
+// wait behind blocking queries for up to a wait time: say so once.
+func (w *Watcher) feedRunning(dc string, delta int) {
+	w.feedsMu.Lock()
+	defer w.feedsMu.Unlock()
+	w.running += delta
+	left := w.cfg.MaxConns - loopsPerFeed*w.running
+	w.lim.setMax(left)
+	if delta > 0 && left < 1 {
+		w.log.Warn("the Consul connection budget is too small for the datacenters followed: over HTTP/1.1 refetches wait behind blocking queries; raise --consul-max-conns or use HTTPS",
+			"datacenter", dc, "datacenters", w.running, "budget", w.cfg.MaxConns)
+	}
+}
+
+// The first answer of each loop is compared with nothing, so it marks everything
+// it could concern: a service held (and fetched) before the feed's first answers
+// may have changed between its fetch and them.
+
+func (f *feed) watchServices(ctx context.Context) error {
+	return f.w.WatchCatalog(ctx, f.dc, func(c Catalog) {
+		f.sinkNow().Catalog(c)
+		f.sweep()
+	})
+}
+
+func (f *feed) watchNodes(ctx context.Context) error {
+	return f.w.WatchNodes(ctx, f.dc, func(n Nodes) {
+		f.sinkNow().Nodes(n)
+		f.nodesChanged(n)
+	})
+}
+
+func (f *feed) watchChecks(ctx context.Context) error {
+	return run(ctx, f.w, KindChecks, "checks "+f.dc, func(ctx context.Context, index uint64) ([]*api.HealthCheck, uint64, error) {
+		q, cancel := f.w.queryOptions(ctx, f.dc, index)
+		defer cancel()
+		q.Filter = nonPassing
+		checks, meta, err := f.w.cfg.Client.Health().State(api.HealthAny, q)
+		if err != nil {
+			return nil, 0, classify(f.dc, err)
+		}
+		return checks, meta.LastIndex, f.w.leader(meta)
+	}, f.checksChanged)
+}
+
+// dropDenials forgets the held services' refusals once nobody fetches them: a
+// refusal is current only while some request keeps getting it.
+func (f *feed) dropDenials() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, h := range f.held {
+		f.w.stats.acl.drop(&h.denied)
+	}
+}
+
+func (f *feed) sinkNow() Sink {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sink
+}
+
+func (f *feed) hold(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.held[name] != nil {
+		return
+	}
+	f.held[name] = &heldService{queued: true, urgent: true}
+	f.holds.push(name)
+	f.signal()
+}
+
+func (f *feed) release(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h := f.held[name]
+	if h == nil {
+		return
+	}
+	delete(f.held, name)
+	f.setNodes(name, h, nil)
+	if !h.fetching { // else the fetching worker drops it (done)
+		f.w.stats.acl.drop(&h.denied)
+	}
+}
+
+// markLocked queues name for a fetch if it is held: in changes when the change is
+// known to concern it, else (a sweep) in sweeps.
+func (f *feed) markLocked(name string, urgent bool) {
+	h := f.held[name]
+	switch {
+	case h == nil:
+	case h.fetching:
+		h.again = true
+	case urgent && !h.urgent:
+		h.queued, h.urgent = true, true
+		f.changes.push(name)
+	case !h.queued:
+		h.queued = true
+		f.sweeps.push(name)
+	}
+}
+
+func (f *feed) mark(names ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range names {
+		f.markLocked(n, true)
+	}
+	f.signal()
+}
+
+// markNodes queues every held service with an instance on one of nodes.
+func (f *feed) markNodes(nodes []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range nodes {
+		for svc := range f.nodeSvcs[n] {
+			f.markLocked(svc, true)
+		}
+	}
+	f.signal()
+}
+
+// sweep queues every held service: the catalog changed and cannot say where.
+func (f *feed) sweep() {
+	f.w.stats.sweeps.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for name := range f.held {
+		f.markLocked(name, false)
+	}
+	f.signal()
+}
+
+func (f *feed) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// nodesChanged queues the services on nodes whose address changed or that left.
+func (f *feed) nodesChanged(n Nodes) {
+	addr := make(map[string]string, len(n.Nodes))
+	for _, nd := range n.Nodes {
+		addr[nd.Name] = nd.Address
+	}
+	f.mu.Lock()
+	old := f.nodeAddr
+	f.nodeAddr = addr
+	f.mu.Unlock()
+	f.markNodes(changedNodes(old, addr))
+}
+
+// changedNodes lists the nodes whose address differs between old and cur, or that
+// are in only one of them.
+func changedNodes(old, cur map[string]string) []string {
+	var out []string
+	for name, a := range cur {
+		if o, ok := old[name]; !ok || o != a {
+			out = append(out, name)
+		}
+	}
+	for name := range old {
+		if _, ok := cur[name]; !ok {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// checksChanged diffs the non-passing checks against the last answer.
+func (f *feed) checksChanged(checks []*api.HealthCheck) {
+	cur := make(map[checkKey]checkSeen, len(checks))
+	for _, c := range checks {
+		if c == nil {
+			continue
+		}
+		cur[checkKey{c.Node, c.CheckID}] = checkSeen{status: c.Status, service: c.ServiceName, modify: c.ModifyIndex}
+	}
+	f.mu.Lock()
+	old := f.checks
+	f.checks = cur
+	f.mu.Unlock()
+	svcs, nodes := changedChecks(old, cur)
+	f.mark(svcs...)
+	f.markNodes(nodes)
+}
+
+// changedChecks says which services and which nodes (for node checks) a change of
+// the non-passing set concerns: a check that entered or left it, or that changed in
+// it (warning ↔ critical, or a new ModifyIndex: new output or definition).
+func changedChecks(old, cur map[checkKey]checkSeen) (svcs, nodes []string) {
+	add := func(k checkKey, c checkSeen) {
+		if c.service == "" {
+			nodes = append(nodes, k.node)
+		} else {
+			svcs = append(svcs, c.service)
+		}
+	}
+	for k, c := range cur {
+		if o, ok := old[k]; !ok || o != c {
+			add(k, c)
+			if ok && o.service != c.service {
+				add(k, o)
+			}
+		}
+	}
+	for k, o := range old {
+		if _, ok := cur[k]; !ok {
+			add(k, o)
+		}
+	}
+	return svcs, nodes
+}
+
+// setNodes records which nodes name has instances on. f.mu must be held.
+func (f *feed) setNodes(name string, h *heldService, nodes []string) {
+	for _, n := range h.nodes {
+		if m := f.nodeSvcs[n]; m != nil {
+			delete(m, name)
+			if len(m) == 0 {
+				delete(f.nodeSvcs, n)
+			}
+		}
+	}
+	h.nodes = nodes
+	for _, n := range nodes {
+		m := f.nodeSvcs[n]
+		if m == nil {
+			m = map[string]struct{}{}
+			f.nodeSvcs[n] = m
+		}
+		m[name] = struct{}{}
+	}
+}
+
+// next takes the next service to fetch, waiting for one.
+func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
+	for {
+		f.mu.Lock()
+		for f.queued() > 0 {
+			q := &f.holds
+			switch {
+			case q.len() > 0:
+			case f.changes.len() > 0:
+				q = &f.changes
+			default:
+				q = &f.sweeps
+			}
+			name := q.pop()
+			h := f.held[name]
+			if h == nil || !h.queued {
+				continue // released, or taken already from another queue
+			}
+			h.queued, h.urgent, h.fetching = false, false, true
+			if f.queued() > 0 {
+				f.signal() // pass the wake-up on to another worker
+			}
+			f.mu.Unlock()
+			return name, h, true
+		}
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return "", nil, false
+		case <-f.wake:
+		}
+	}
+}
+
+func (f *feed) queued() int { return f.holds.len() + f.changes.len() + f.sweeps.len() }
+
+// fifo is a queue of names that lets its backing array go once drained.
+type fifo struct{ names []string }
+
+func (q *fifo) len() int         { return len(q.names) }
+func (q *fifo) push(name string) { q.names = append(q.names, name) }
+
+func (q *fifo) pop() string {
+	name := q.names[0]
+	q.names[0] = ""
+	q.names = q.names[1:]
+	if len(q.names) == 0 {
+		q.names = nil
+	}
+	return name
+}
+
+// work is one worker of the refetch pool.
+func (f *feed) work(ctx context.Context) {
+	for {
+		name, h, ok := f.next(ctx)
+		if !ok {
+			return
+		}
+		st, err := f.fetch(ctx, name, h)
+		f.done(ctx, name, h, st, err)
+	}
+}
+
+// fetch reads one service, within the connection budget and through the gate.
+// While h.fetching, h.denied is this worker's alone.
+func (f *feed) fetch(ctx context.Context, name string, h *heldService) (ServiceState, error) {
+	if err := f.w.gate.wait(ctx); err != nil {
+		return ServiceState{}, err
+	}
+	if err := f.w.lim.acquire(ctx); err != nil {
+		return ServiceState{}, err
+	}
+	st, err := f.w.fetchService(ctx, f.dc, name, &h.denied)
+	f.w.lim.release(throttled(err))
+	return st, err
+}
+
+func (f *feed) done(ctx context.Context, name string, h *heldService, st ServiceState, err error) {
+	f.mu.Lock()
+	current := f.held[name] == h
+	if !current {
+		f.w.stats.acl.drop(&h.denied) // released while fetching: release left it to us
+	}
+	if err != nil {
+		h.fetching = false
+		if ctx.Err() != nil || !current {
+			f.mu.Unlock()
+			return
+		}
+		h.failures++
+		n := h.failures
+		f.mu.Unlock()
+		if unreachable(err) {
+			f.w.gate.fail(err) // the next fetch waits at the gate
+		}
+		time.AfterFunc(backoff(n), func() { f.mark(name) })
+		return
+	}
+	if !current {
+		h.fetching = false
+		f.mu.Unlock()
+		return // released meanwhile
+	}
+	h.failures = 0
+	// Consul's index for a service moves with every write that concerns it: its
+	// instances, their checks, and the nodes they run on. The same index is the
+	// same state, so a sweep costs the cache nothing for the services it did not
+	// change.
+	unchanged := st.Index != 0 && st.Index == h.index
+	h.index = st.Index
+	f.setNodes(name, h, instanceNodes(st.Instances))
+	sink := f.sink
+	f.mu.Unlock()
+	if sink != nil && !unchanged {
+		sink.Service(st)
+	}
+	// Only now: a fetch started after this one must not deliver before it.
+	f.mu.Lock()
+	h.fetching = false
+	if h.again && f.held[name] == h {
+		h.again = false
+		f.markLocked(name, true)
+		f.signal()
+	}
+	f.mu.Unlock()
+}
+
+func instanceNodes(ins []Instance) []string {
+	var out []string
+	for i := range ins {
+		if i == 0 || ins[i].Node != ins[i-1].Node { // sorted by node
+			out = append(out, ins[i].Node)
+		}
+	}
+	return out
+}
+
+// fetchService reads every instance of one service, healthy or not
+// (/v1/health/service/<name> without ?passing), with a non-blocking request.
+// denied holds the cause of the service's current ACL refusal (acl.go). An answer
+// that ACL filtering emptied is a refusal, never "no instance left": a registered
+// name must not turn NXDOMAIN because the token lost node:read.
+func (w *Watcher) fetchService(ctx context.Context, dc, name string, denied *string) (ServiceState, error) {
+	if name == "" {
+		return ServiceState{}, errors.New("fetch service: empty service name")
+	}
+	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
+	defer cancel()
+	defer w.stats.begin(KindService)()
+	q := (&api.QueryOptions{Datacenter: dc, AllowStale: w.cfg.AllowStale}).WithContext(rctx)
+	var slim []serviceEntry
+	meta, err := w.cfg.Client.Raw().Query("/v1/health/service/"+name, &slim, q)
+	if err == nil {
+		err = emptied(KindService, len(slim), meta, false)
+	}
+	if err != nil && ctx.Err() != nil {
+		return ServiceState{}, ctx.Err()
+	}
+	err = w.stats.acl.observe(w.log, KindService, endpointOf(KindService)+"/"+name, err, denied)
+	if err != nil {
+		w.stats.failed(KindService, err)
+		if throttled(err) {
+			w.stats.throttled.Add(1)
+		}
+		return ServiceState{}, fmt.Errorf("fetch service %s/%s: %w", dc, name, classify(dc, err))
+	}
+	w.stats.contact()
+	if w.gate != nil {
+		w.gate.ok()
+	}
+	return ServiceState{Service: name, Datacenter: dc, Instances: instancesFrom(entriesOf(slim), w.cfg.Policy.OnlyPassing),
+		Index: meta.LastIndex}, nil
+}
+
+// serviceEntry is the part of a /v1/health/service answer that srvbridge serves
+// from. Decoding only these fields skips what api.ServiceEntry would allocate for
+// every instance of every refetch - node and service meta, tagged addresses, proxy
+// and connect settings, each check's output and definition: for five instances,
+// 126 allocations instead of 455 and about a third of the time
+// (BenchmarkDecodeService).
+type serviceEntry struct {
+	Node struct {
+		Node, Address string
+	}
+	Service struct {
+		ID, Address string
+		Port        int
+		Tags        []string
+		Weights     api.AgentWeights
+	}
+	Checks []struct {
+		CheckID, Status string
+	}
+}
+
+// entriesOf gives the slim entries the shape instanceFrom reads.
+func entriesOf(slim []serviceEntry) []*api.ServiceEntry {
+	out := make([]*api.ServiceEntry, len(slim))
+	for i := range slim {
+		e := &slim[i]
+		checks := make(api.HealthChecks, len(e.Checks))
+		for j, c := range e.Checks {
+			checks[j] = &api.HealthCheck{CheckID: c.CheckID, Status: c.Status}
+		}
+		out[i] = &api.ServiceEntry{
+			Node: &api.Node{Node: e.Node.Node, Address: e.Node.Address},
+			Service: &api.AgentService{ID: e.Service.ID, Address: e.Service.Address, Port: e.Service.Port,
+				Tags: e.Service.Tags, Weights: e.Service.Weights},
+			Checks: checks,
+		}
+	}
+	return out
+}

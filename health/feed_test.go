@@ -1,0 +1,186 @@
+package health
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/srvbridge/srvbridge/internal/consultest"
+)
+
+// sinkRecorder keeps the last state of each service a feed delivered.
+type sinkRecorder struct {
+	mu    sync.Mutex
+	svcs  map[string]ServiceState
+	cats  int
+	nodes int
+}
+
+func (r *sinkRecorder) Catalog(Catalog) { r.mu.Lock(); r.cats++; r.mu.Unlock() }
+func (r *sinkRecorder) Nodes(Nodes)     { r.mu.Lock(); r.nodes++; r.mu.Unlock() }
+func (r *sinkRecorder) Service(st ServiceState) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.svcs == nil {
+		r.svcs = map[string]ServiceState{}
+	}
+	r.svcs[st.Service] = st
+}
+
+// wait polls until the last state of svc satisfies cond.
+func (r *sinkRecorder) wait(t *testing.T, svc string, cond func(ServiceState) error) {
+	t.Helper()
+	consultest.Eventually(t, settle, func() error {
+		r.mu.Lock()
+		st, ok := r.svcs[svc]
+		r.mu.Unlock()
+		if !ok {
+			return fmt.Errorf("%s not delivered yet", svc)
+		}
+		return cond(st)
+	})
+}
+
+func startFeed(t *testing.T, a *consultest.Agent, hold ...string) (*Watcher, *sinkRecorder) {
+	t.Helper()
+	w := testWatcher(a, false)
+	r := &sinkRecorder{}
+	watch(t, func(ctx context.Context) error { return w.WatchDatacenter(ctx, "", r) })
+	for _, h := range hold {
+		w.Hold("", h)
+	}
+	return w, r
+}
+
+// instance is the condition "id is served with want applied".
+func instance(id string, want func(Instance) error) func(ServiceState) error {
+	return func(st ServiceState) error {
+		in, err := only(st, id)
+		if err != nil {
+			return err
+		}
+		return want(in)
+	}
+}
+
+// TestFeedSeesWhatChecksDoNot: re-registrations that leave the checks alone (Consul
+// moves only the services index for a new port or address), instances with no check
+// at all, and a node's new address (only the nodes index moves) still reach a held
+// service.
+func TestFeedSeesWhatChecksDoNot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Consul agent")
+	}
+	a := consultest.Start(t)
+	reg := api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 8080, Address: "127.0.0.9",
+		Check: &api.AgentServiceCheck{CheckID: "web-1-ttl", TTL: "1h", Status: api.HealthPassing}}
+	a.RegisterService(t, reg)
+	w, r := startFeed(t, a, "web")
+	r.wait(t, "web", instance("web-1", func(in Instance) error {
+		if in.Port != 8080 {
+			return fmt.Errorf("port %d", in.Port)
+		}
+		return nil
+	}))
+
+	steps := []struct {
+		name string
+		edit func(*api.AgentServiceRegistration)
+		want func(Instance) error
+	}{
+		{"port", func(r *api.AgentServiceRegistration) { r.Port = 9090 }, func(in Instance) error {
+			return expectf(in.Port == 9090, "port %d, want 9090", in.Port)
+		}},
+		{"address", func(r *api.AgentServiceRegistration) { r.Address = "127.0.0.10" }, func(in Instance) error {
+			return expectf(in.Address == "127.0.0.10", "address %s", in.Address)
+		}},
+		{"weights", func(r *api.AgentServiceRegistration) { r.Weights = &api.AgentWeights{Passing: 7, Warning: 1} }, func(in Instance) error {
+			return expectf(in.Weight == 7, "weight %d", in.Weight)
+		}},
+		{"tags", func(r *api.AgentServiceRegistration) { r.Tags = []string{"canary"} }, func(in Instance) error {
+			return expectf(slices.Equal(in.Tags, []string{"canary"}), "tags %v", in.Tags)
+		}},
+	}
+	for _, s := range steps {
+		s.edit(&reg)
+		a.RegisterService(t, reg)
+		r.wait(t, "web", instance("web-1", s.want))
+	}
+
+	// An instance with no check: its registration, a new port, its deregistration.
+	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-2", Name: "web", Port: 7000})
+	r.wait(t, "web", instance("web-2", func(in Instance) error { return expectf(in.Port == 7000, "port %d", in.Port) }))
+	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-2", Name: "web", Port: 7001})
+	r.wait(t, "web", instance("web-2", func(in Instance) error { return expectf(in.Port == 7001, "port %d", in.Port) }))
+	a.Deregister(t, "web-2")
+	r.wait(t, "web", func(st ServiceState) error { return expectf(len(st.Instances) == 1, "%d instances", len(st.Instances)) })
+
+	// A node's new address, which its instances without an address of their own
+	// answer with: only the nodes index moves.
+	a.RegisterExternal(t, "ext-1", "127.0.0.41", &api.AgentService{ID: "web-x", Service: "web", Port: 2000})
+	r.wait(t, "web", instance("web-x", func(in Instance) error { return expectf(in.Address == "127.0.0.41", "address %s", in.Address) }))
+	if _, err := a.Client.Catalog().Register(&api.CatalogRegistration{Node: "ext-1", Address: "127.0.0.42"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	r.wait(t, "web", instance("web-x", func(in Instance) error { return expectf(in.Address == "127.0.0.42", "address %s", in.Address) }))
+	if w.Stats().Requests(KindService) == 0 {
+		t.Error("no refetch counted")
+	}
+}
+
+// TestFeedNodeChecksAndMaintenance: a node check, node maintenance and service
+// maintenance (a critical check Consul adds) reach every held service they concern,
+// including an instance that has no check of its own.
+func TestFeedNodeChecksAndMaintenance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Consul agent")
+	}
+	a := consultest.Start(t)
+	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 80,
+		Check: &api.AgentServiceCheck{CheckID: "web-1-ttl", TTL: "1h", Status: api.HealthPassing}})
+	a.RegisterService(t, api.AgentServiceRegistration{ID: "db-1", Name: "db", Port: 5432}) // no check
+	if err := a.Client.Agent().CheckRegister(&api.AgentCheckRegistration{ID: "node-ttl", Name: "node ttl",
+		AgentServiceCheck: api.AgentServiceCheck{TTL: "1h", Status: api.HealthPassing}}); err != nil {
+		t.Fatal(err)
+	}
+	_, r := startFeed(t, a, "web", "db")
+	status := func(id string, want Status) func(ServiceState) error {
+		return instance(id, func(in Instance) error { return expectf(in.Status == want, "%s is %v, want %v", id, in.Status, want) })
+	}
+	both := func(want Status) {
+		t.Helper()
+		r.wait(t, "web", status("web-1", want))
+		r.wait(t, "db", status("db-1", want))
+	}
+	both(Passing)
+
+	a.SetTTL(t, "node-ttl", "fail")
+	both(Critical)
+	a.SetTTL(t, "node-ttl", "pass")
+	both(Passing)
+
+	a.Maintenance(t, "", true)
+	both(Critical)
+	a.Maintenance(t, "", false)
+	both(Passing)
+
+	a.Maintenance(t, "db-1", true)
+	r.wait(t, "db", status("db-1", Critical))
+	a.Maintenance(t, "db-1", false)
+	r.wait(t, "db", status("db-1", Passing))
+
+	// A check status change, the common case.
+	a.SetTTL(t, "web-1-ttl", "warn")
+	r.wait(t, "web", status("web-1", Warning))
+}
+
+func expectf(ok bool, format string, args ...any) error {
+	if ok {
+		return nil
+	}
+	return fmt.Errorf(format, args...)
+}
