@@ -49,10 +49,11 @@
 #   BENCH_HEAVY_REST=90 BENCH_HEAVY_CHURN=60               target 4 (about 10 more minutes)
 #   BENCH_OUT=bench/results BENCH_SRC=worktree|head BENCH_KEEP=1 (keep the work directory)
 #
-# Runtime on 2 shared cores, measured against today's design (whose failing phases run
-# into their time budgets): QUICK=1 about 12 minutes; the defaults about 80 (each run of
-# target 1 or 5 lasts the cold wait plus about 7 minutes); BENCH_TLS_MODES=prefetch
-# BENCH_PROP_BUDGET=180 about 55.
+# Runtime on 2 shared cores: against the design of one blocking query per service, whose
+# failing phases run into their time budgets, QUICK=1 about 12 minutes, the defaults about
+# 80 (each run of target 1 or 5 lasts the cold wait plus about 7 minutes), and
+# BENCH_TLS_MODES=prefetch BENCH_PROP_BUDGET=180 52; against the change feed QUICK=1
+# about 4 minutes, the defaults about 45 (the cold waits).
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
