@@ -22,7 +22,7 @@ TEST_FLAGS ?= -p 1 -count=1 -timeout 25m
 # nested module: every Go target runs in both.
 E2E := e2e
 
-.PHONY: build run test test-short test-deps lint fmt-check vet staticcheck repocheck cross tables go-test smoke clean bench bench-scale docker
+.PHONY: build run test test-short test-deps lint fmt-check vet staticcheck repocheck cross tables go-test smoke clean bench bench-scale bench-catalog docker
 
 build:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/srvbridge ./cmd/srvbridge
@@ -100,3 +100,9 @@ bench:
 # srvbridge with 10 000 services x 10 instances: sync, RSS, churn, Consul outages (bench/README.md); ~10 min.
 bench-scale:
 	bench/scale.sh
+
+# Issue 11's targets against a Consul agent with its default limits: 2 000 x 5 on demand
+# and --prefetch, propagation, two replicas, HTTPS, a freeze (bench/README.md); about 80
+# minutes, QUICK=1 about 12, --heavy adds 10 000 x 10. Settings: bench/catalog.sh --help.
+bench-catalog:
+	bench/catalog.sh

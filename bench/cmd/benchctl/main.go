@@ -35,14 +35,23 @@ var commands = map[string]struct {
 	"change":       {cmdChange, "one check change after an outage, timed until srvbridge's answer shows it"},
 	"load":         {cmdLoad, "fixed-rate UDP queries with per-second counts by rcode, and /readyz readings"},
 	"scale-report": {cmdScaleReport, "turn scale.sh's recordings into the Markdown results"},
+	// bench/catalog.sh
+	"catalog-load":    {cmdCatalogLoad, "clients asking every name per interval plus a fixed-rate sweep; rcodes, latency histogram"},
+	"conns":           {cmdConns, "sample a process's ESTABLISHED connections to Consul's port every 100 ms; the maximum"},
+	"consul-requests": {cmdConsulRequests, "the agent's own count of HTTP requests served over a window"},
+	"catalog-prop":    {cmdCatalogProp, "check, registration, port and address changes timed until srvbridge's answer shows them"},
+	"catalog-compare": {cmdCatalogCompare, "ask two DNS servers every name (A, SRV) and compare the answers"},
+	"readyz":          {cmdReadyz, "time from srvbridge's start until /readyz answers 200"},
+	"catalog-report":  {cmdCatalogReport, "turn catalog.sh's recordings into the Markdown results, target by target"},
 }
 
 func main() {
 	if len(os.Args) < 2 || commands[os.Args[1]].run == nil {
 		fmt.Fprintln(os.Stderr, "usage: benchctl <command> [flags]")
 		for _, name := range []string{"ports", "register", "gen", "wait", "metric", "probe", "prop", "report", "tables",
-			"machine", "quiet", "observe", "firstanswer", "churn", "change", "load", "scale-report"} {
-			fmt.Fprintf(os.Stderr, "  %-12s %s\n", name, commands[name].help)
+			"machine", "quiet", "observe", "firstanswer", "churn", "change", "load", "scale-report",
+			"catalog-load", "conns", "consul-requests", "catalog-prop", "catalog-compare", "readyz", "catalog-report"} {
+			fmt.Fprintf(os.Stderr, "  %-15s %s\n", name, commands[name].help)
 		}
 		os.Exit(2)
 	}

@@ -35,8 +35,15 @@ func ipFor(k int) string {
 	return net.IP(b[:]).String()
 }
 
+// benchSource is the loopback address the bench's own Consul requests come from. A
+// Consul agent limits connections per client address (200 by default); srvbridge
+// connects from 127.0.0.1, and the bench must neither take from its budget nor be
+// refused with 429 when srvbridge has used it up.
+var benchSource = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}
+
 func consulClient(addr string, timeout time.Duration) (*api.Client, error) {
-	return api.NewClient(&api.Config{Address: addr, Scheme: "http", HttpClient: &http.Client{Timeout: timeout}})
+	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: benchSource, Timeout: 10 * time.Second}).DialContext, MaxIdleConnsPerHost: 16}
+	return api.NewClient(&api.Config{Address: addr, Scheme: "http", HttpClient: &http.Client{Timeout: timeout, Transport: tr}})
 }
 
 func cmdRegister(args []string) error {
@@ -46,8 +53,12 @@ func cmdRegister(args []string) error {
 	m := fs.Int("instances", 3, "instances per service")
 	conc := fs.Int("concurrency", 4, "transactions in flight")
 	limit := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	checks := fs.Float64("checks", 0, "share of instances (0..1) registered with a passing catalog check, the one churn and catalog-prop toggle")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checks < 0 || *checks > 1 {
+		return errors.New("-checks: want 0..1")
 	}
 	if *n < 1 || *n > 50000 || *m < 1 || *m > txnMaxOps-1 || *n**m >= 1<<20 {
 		return fmt.Errorf("want 1 <= services <= 50000, 1 <= instances <= %d and services*instances < 2^20", txnMaxOps-1)
@@ -67,7 +78,11 @@ func cmdRegister(args []string) error {
 	}
 
 	// Whole services per transaction, as many as fit in txnMaxOps.
-	perTxn := max(1, txnMaxOps/(*m+1))
+	opsPerSvc := *m + 1
+	if *checks > 0 {
+		opsPerSvc += *m
+	}
+	perTxn := max(1, txnMaxOps/opsPerSvc)
 	batches := make(chan api.TxnOps)
 	errc := make(chan error, *conc)
 	var wg sync.WaitGroup
@@ -87,14 +102,14 @@ func cmdRegister(args []string) error {
 	var ops api.TxnOps
 feed:
 	for i := range *n {
-		node := fmt.Sprintf("bench-node-%05d", i)
 		ops = append(ops, &api.TxnOp{Node: &api.NodeTxnOp{Verb: api.NodeSet, Node: api.Node{
-			Node: node, Address: fmt.Sprintf("127.254.%d.%d", i>>8, i&0xff), Datacenter: "",
+			Node: nodeName(i), Address: fmt.Sprintf("127.254.%d.%d", i>>8, i&0xff), Datacenter: "",
 		}}})
 		for j := range *m {
-			ops = append(ops, &api.TxnOp{Service: &api.ServiceTxnOp{Verb: api.ServiceSet, Node: node, Service: api.AgentService{
-				ID: fmt.Sprintf("%s-%d", serviceName(i), j), Service: serviceName(i), Address: ipFor(i**m + j), Port: 20000 + j,
-			}}})
+			ops = append(ops, svcSet(i, instanceSvc(i, j, *m)))
+			if k := i**m + j; float64(k%100) < *checks*100 {
+				ops = append(ops, checkOp(k, *m, api.HealthPassing))
+			}
 		}
 		if (i+1)%perTxn == 0 || i == *n-1 {
 			select {

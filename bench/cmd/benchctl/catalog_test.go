@@ -1,0 +1,277 @@
+package main
+
+import (
+	"math"
+	"math/rand/v2"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestLatHistQuantileWithinOneBucketOfExact(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var h latHist
+	var xs []float64
+	for range 20000 {
+		// Log-uniform from 10 µs to 2 s: every bucket width is exercised.
+		us := 10 * math.Pow(2e5, rng.Float64())
+		h.add(time.Duration(us * float64(time.Microsecond)))
+		xs = append(xs, us)
+	}
+	exact := summarize(xs)
+	for _, c := range []struct {
+		p     float64
+		exact float64
+	}{{0.5, exact.P50}, {0.99, exact.P99}} {
+		got := h.quantileUS(c.p)
+		// The quantile is its bucket's upper edge: at or above the exact sample, by less
+		// than one bucket's width.
+		width := latEdge(latBucket(c.exact)) - c.exact
+		if got < c.exact || got-c.exact > width+1e-9 {
+			t.Errorf("p%.0f: histogram %.1f µs, exact %.1f µs (bucket width %.1f)", c.p*100, got, c.exact, width)
+		}
+	}
+	if h.N != 20000 || math.Abs(h.MaxUS-exact.Max) > 1 {
+		t.Errorf("n %d max %.1f, want 20000 and %.1f", h.N, h.MaxUS, exact.Max)
+	}
+	var empty latHist
+	if !math.IsNaN(empty.quantileUS(0.99)) {
+		t.Error("an empty histogram has no quantile")
+	}
+}
+
+func TestLatBucketEdgesAreMonotonic(t *testing.T) {
+	for _, us := range []float64{0, 0.5, 999.9, 1000, 1050, 99_999, 100_000, 9_999_999, 10_000_000, 1e9} {
+		i := latBucket(us)
+		if i < 0 || i >= latBuckets || latEdge(i) <= us || (i > 0 && latEdge(i-1) > us) {
+			t.Errorf("%.1f µs: bucket %d, edges %.1f..%.1f", us, i, latEdge(max(0, i-1)), latEdge(i))
+		}
+	}
+}
+
+func TestLatHistMergeAndP99Of1ms(t *testing.T) {
+	var a, b latHist
+	for range 990 {
+		a.add(200 * time.Microsecond)
+	}
+	for range 10 {
+		b.add(5 * time.Millisecond)
+	}
+	a.merge(&b)
+	if got := a.quantileUS(0.99); got != 201 {
+		t.Errorf("p99 %.0f µs, want 201 (the 990th of 1000 is 200 µs)", got)
+	}
+	if got := a.quantileUS(0.999); got != 5000 {
+		t.Errorf("p99.9 %.0f µs, want 5000 (capped at the maximum)", got)
+	}
+}
+
+const procNetTCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 0100007F:2382 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 100 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:D431 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 201 1 0000000000000000 20 4 30 10 -1
+   2: 0100007F:D432 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 202 1 0000000000000000 20 4 30 10 -1
+   3: 0100007F:D433 0100007F:2382 06 00000000:00000000 00:00000000 00000000     0        0 0 3 0000000000000000
+   4: 0100007F:D434 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 300 1 0000000000000000 20 4 30 10 -1
+   5: 0100007F:2382 0100007F:D431 01 00000000:00000000 00:00000000 00000000     0        0 401 1 0000000000000000 20 4 30 10 -1
+   6: 0100007F:2382 0100007F:D432 01 00000000:00000000 00:00000000 00000000     0        0 402 1 0000000000000000 20 4 30 10 -1
+   7: 0100007F:2382 0100007F:D434 01 00000000:00000000 00:00000000 00000000     0        0 403 1 0000000000000000 20 4 30 10 -1
+   9: 0100007F:D431 0100007F:2382 01 00000000:00000000 00:00000000 00000000     0        0 201 1 0000000000000000 20 4 30 10 -1
+   8: 0100007F:1F90 0100007F:D435 01 00000000:00000000 00:00000000 00000000     0        0 500 1 0000000000000000 20 4 30 10 -1
+garbage line
+`
+
+func TestConnCountOwnedEstablishedOnly(t *testing.T) {
+	e := parseTCPTable(procNetTCP)
+	if len(e) != 10 {
+		t.Fatalf("%d entries, want 10", len(e))
+	}
+	if e[1].LocalPort != 0xD431 || e[1].RemotePort != 9090 || e[1].State != "01" || e[1].Inode != 201 {
+		t.Errorf("entry 1: %+v", e[1])
+	}
+	// 0x2382 is 9090. Ours: inodes 201 (listed twice, counted once) and 202; 300 is another process's; the
+	// TIME_WAIT socket (inode 0) and the listener do not count.
+	owned, server, unknown := connCount(e, 9090, map[uint64]bool{201: true, 202: true}, nil)
+	if owned != 2 || server != 3 || !unknown {
+		t.Errorf("owned %d server %d unknown %v, want 2, 3, true", owned, server, unknown)
+	}
+	if _, _, unknown = connCount(e, 9090, map[uint64]bool{201: true, 202: true}, map[uint64]bool{300: true}); unknown {
+		t.Error("a connection known to be another process's is not unknown")
+	}
+	owned, _, unknown = connCount(e, 9090, map[uint64]bool{201: true, 202: true, 300: true}, nil)
+	if owned != 3 || unknown {
+		t.Errorf("owned %d unknown %v, want 3, false", owned, unknown)
+	}
+}
+
+func TestSocketInode(t *testing.T) {
+	for link, want := range map[string]uint64{"socket:[12345]": 12345, "pipe:[7]": 0, "/dev/null": 0, "socket:[x]": 0, "socket:[9": 0} {
+		got, ok := socketInode(link)
+		if got != want || ok != (want != 0) {
+			t.Errorf("%q: %d %v, want %d", link, got, ok, want)
+		}
+	}
+}
+
+func TestAPIHTTPCountsAndDelta(t *testing.T) {
+	before, err := apiHTTPCounts(strings.NewReader(`# TYPE consul_api_http summary
+consul_api_http_count 0
+consul_api_http{method="GET",path="v1_health_service_",quantile="0.5"} 1.2
+consul_api_http_count{method="GET",path="v1_health_service_"} 100
+consul_api_http_count{method="GET",path="v1_agent_metrics"} 7
+consul_api_http_count{method="PUT",path="v1_txn"} 5
+consul_api_http_count{method="GET",path="v1_gone"} 3
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(before) != 4 || before["GET v1_health_service_"] != 100 {
+		t.Fatalf("before: %v", before)
+	}
+	after := map[string]float64{"GET v1_health_service_": 130, "GET v1_agent_metrics": 9, "PUT v1_txn": 2, "GET v1_catalog_services": 4}
+	d := countDelta(before, after, "agent_metrics")
+	want := map[string]float64{"GET v1_health_service_": 30, "PUT v1_txn": 2, "GET v1_catalog_services": 4}
+	if len(d) != len(want) {
+		t.Fatalf("delta %v, want %v", d, want)
+	}
+	for k, v := range want {
+		if d[k] != v {
+			t.Errorf("%s: %v, want %v", k, d[k], v)
+		}
+	}
+	if got := topPaths(d, 2); got != "GET v1_health_service_ 30, GET v1_catalog_services 4" {
+		t.Errorf("topPaths: %q", got)
+	}
+}
+
+func TestAnswerKeyIgnoresTTLOrderAndID(t *testing.T) {
+	mk := func(id uint16, ttl uint32, ips ...string) *dns.Msg {
+		m := new(dns.Msg)
+		m.Id = id
+		m.SetQuestion("web.service.consul.", dns.TypeA)
+		for _, ip := range ips {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: "web.service.consul.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: ttl}, A: net.ParseIP(ip)})
+		}
+		return m
+	}
+	a, b := mk(1, 5, "127.0.0.1", "127.0.0.2"), mk(2, 3, "127.0.0.2", "127.0.0.1")
+	if answerKey(a) != answerKey(b) {
+		t.Errorf("same records differ:\n%s\n%s", answerKey(a), answerKey(b))
+	}
+	if c := mk(1, 5, "127.0.0.1"); answerKey(a) == answerKey(c) {
+		t.Error("a missing record must differ")
+	}
+	d := mk(1, 5)
+	d.Rcode = dns.RcodeServerFailure
+	if firstLine(answerKey(d)) != "SERVFAIL" {
+		t.Errorf("rcode line %q", firstLine(answerKey(d)))
+	}
+}
+
+func TestCatLoadSummarize(t *testing.T) {
+	r := catLoadResult{WarmS: 1.5, Seconds: []catCounts{
+		{Sent: 10, NoError: 8, ServFail: 2},
+		{Sent: 10, NoError: 10},
+		{Sent: 10, NoError: 9, NXDomain: 1},
+		{Sent: 10, NoError: 9}, // one lost
+		{Sent: 10, NoError: 10},
+	}}
+	r.summarize(latHist{})
+	if r.Total.Sent != 50 || r.Total.ServFail != 2 || r.Total.NXDomain != 1 || r.Total.lost() != 1 {
+		t.Errorf("total %+v lost %d", r.Total, r.Total.lost())
+	}
+	// After the warm-up: seconds 2, 3 and 4 (the first whole second after 1.5 s).
+	if r.AfterWarm.Sent != 30 || r.AfterWarm.NXDomain != 1 {
+		t.Errorf("after warm %+v", r.AfterWarm)
+	}
+	if r.FirstFailS != 0 || r.LastFailS != 3 {
+		t.Errorf("failures from %v to %v, want 0 to 3", r.FirstFailS, r.LastFailS)
+	}
+	if r.LatP99US != -1 {
+		t.Errorf("no samples: p99 %v, want -1 (JSON has no NaN)", r.LatP99US)
+	}
+}
+
+func TestFreezeWindow(t *testing.T) {
+	l := loadResult{Buckets: []loadBucket{
+		{StartMS: 1000, Sent: 100, NoError: 100, Requests: 5},
+		{StartMS: 2000, Sent: 100, NoError: 40, Requests: 6},   // in the window
+		{StartMS: 3000, Sent: 100, NoError: 100, Requests: -1}, // admin not read
+		{StartMS: 4000, Sent: 100, NoError: 99, Requests: 26},
+		{StartMS: 5000, Sent: 100, NoError: 0, Requests: 30}, // after it
+	}}
+	f := freezeWindow(l, 2000, 3)
+	if f.Sent != 300 || f.Lost != 61 || f.Requests != 20 {
+		t.Errorf("%+v, want 300 sent, 61 lost, 20 requests", f)
+	}
+}
+
+func TestRunVerdicts(t *testing.T) {
+	r := &catRun{
+		Ready: &readyResult{Ready: true, Secs: 12},
+		Load:  &catLoadResult{Total: catCounts{Sent: 100, NoError: 99, NXDomain: 1}, LatP99US: 800, Lat: latHist{N: 99}},
+		Conns: &connsResult{EveryMS: 100, Procs: map[string]*connSeries{"srvbridge": {Samples: 10, Max: 40}}},
+		Idle:  &observation{Secs: 10, Requests: 20},
+	}
+	got := map[string]string{}
+	for _, v := range r.verdicts() {
+		got[v.Target] = v.Result
+	}
+	want := map[string]string{
+		"ready": pass(true), "errors after ready": pass(false), "p99 latency": pass(true),
+		"TCP connections to Consul": pass(false), "Consul requests/s at rest, idle": pass(true),
+		"Consul requests/s at rest, under load": "—",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s: %q, want %q", k, got[k], w)
+		}
+	}
+	r.TLS = true
+	r.Conns.Procs["srvbridge"].Max = 9
+	for _, v := range r.verdicts() {
+		if v.Target == "TCP connections to Consul" && (v.Result != pass(false) || !strings.Contains(v.Want, "8")) {
+			t.Errorf("over HTTPS the limit is 8: %+v", v)
+		}
+	}
+}
+
+func TestChangesForUndoesWhatItDoes(t *testing.T) {
+	for _, k := range catPropKinds {
+		do, undo := changesFor(k, 3, 7, 2, 5)
+		if do == nil || len(do.ops) != 1 {
+			t.Fatalf("%s: no change", k)
+		}
+		if (undo == nil) != (k == "deregister") {
+			t.Errorf("%s: undo %v", k, undo)
+		}
+	}
+	// A port change is judged on SRV, an address change on both addresses.
+	do, _ := changesFor("port", 3, 7, 2, 5)
+	srv := new(dns.Msg)
+	srv.Answer = []dns.RR{&dns.SRV{Hdr: dns.RR_Header{Rrtype: dns.TypeSRV}, Port: 40003}}
+	if do.qtype != dns.TypeSRV || !do.ok(srv) {
+		t.Error("port change not seen in an SRV answer with the new port")
+	}
+	do, _ = changesFor("address", 3, 7, 2, 5)
+	a := new(dns.Msg)
+	a.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Rrtype: dns.TypeA}, A: extraIP(1, 3)}, &dns.A{Hdr: dns.RR_Header{Rrtype: dns.TypeA}, A: net.ParseIP(ipFor(7*5 + 2))}}
+	if do.ok(a) {
+		t.Error("address change seen while the old address is still answered")
+	}
+	a.Answer = a.Answer[:1]
+	if !do.ok(a) {
+		t.Error("address change not seen")
+	}
+}
+
+func TestFmtCounts(t *testing.T) {
+	if got := fmtCounts(map[string]int{"NOERROR": 110, "": 34, "SERVFAIL": 110}); got != "NOERROR 110, SERVFAIL 110, no reply 34" {
+		t.Errorf("%q", got)
+	}
+	if got := fmtCounts(nil); got != "none" {
+		t.Errorf("%q", got)
+	}
+}
