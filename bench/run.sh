@@ -277,7 +277,6 @@ cat >"$work/consul.json" <<EOF
   "ports": {"http": $p_http, "https": -1, "dns": $p_cdns, "server": $p_server,
             "serf_lan": $p_serf_lan, "serf_wan": $p_serf_wan, "grpc": $p_grpc, "grpc_tls": -1},
   "dns_config": {"allow_stale": true, "use_cache": $use_cache},
-  "limits": {"http_max_conns_per_client": $((services + 256))},
   "disable_update_check": true,
   "log_level": "warn"
 }
@@ -293,7 +292,7 @@ log "registering $services services x $instances instances"
 
 log "starting srvbridge on 127.0.0.1:$p_sb_dns"
 start_pinned "$server_cpus" "$work/srvbridge" --consul-addr "127.0.0.1:$p_http" --dns-addr "127.0.0.1:$p_sb_dns" \
-	--http-addr "127.0.0.1:$p_sb_admin" --prefetch --max-services $((services + 64)) --log-level warn \
+	--http-addr "127.0.0.1:$p_sb_admin" --prefetch --log-level warn \
 	>"$work/srvbridge.log" 2>&1
 sb_pid=$!
 pids+=("$sb_pid")
