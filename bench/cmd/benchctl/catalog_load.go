@@ -175,21 +175,7 @@ type catStream struct {
 func (s *catStream) run(ctx context.Context, start time.Time, warm, timeout time.Duration) error {
 	recvDone := make(chan error, 1)
 	go func() {
-		buf := make([]byte, 65535)
-		for {
-			nr, err := s.cl.conn.Read(buf)
-			now := time.Now()
-			if err != nil {
-				if isTimeout(err) {
-					err = nil
-				}
-				recvDone <- err
-				return
-			}
-			h, err := parseHeader(buf[:nr])
-			if err != nil {
-				continue
-			}
+		recvDone <- readReplies(s.cl.conn, func(h header, now time.Time) {
 			s.mu.Lock()
 			p := &s.pending[h.ID]
 			if p.live {
@@ -207,7 +193,7 @@ func (s *catStream) run(ctx context.Context, start time.Time, warm, timeout time
 				}
 			}
 			s.mu.Unlock()
-		}
+		})
 	}()
 	var sendErr error
 	for seq := 0; ctx.Err() == nil; {

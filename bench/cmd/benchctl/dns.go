@@ -131,3 +131,23 @@ func (c *client) ask(name string, qtype uint16, timeout time.Duration) (header, 
 		return h, nil
 	}
 }
+
+// readReplies reads DNS replies from conn until a read fails, calling got with each
+// reply's header and arrival time; packets too short for a header are skipped. A read
+// deadline that passes ends it without error: that is how the load commands stop.
+func readReplies(conn net.Conn, got func(h header, now time.Time)) error {
+	buf := make([]byte, 65535)
+	for {
+		nr, err := conn.Read(buf)
+		now := time.Now()
+		if err != nil {
+			if isTimeout(err) {
+				return nil
+			}
+			return err
+		}
+		if h, err := parseHeader(buf[:nr]); err == nil {
+			got(h, now)
+		}
+	}
+}

@@ -99,25 +99,11 @@ func cmdLoad(args []string) error {
 
 	recvDone := make(chan error, 1)
 	go func() {
-		buf := make([]byte, 65535)
 		if err := cl.conn.SetReadDeadline(end.Add(*timeout)); err != nil {
 			recvDone <- err
 			return
 		}
-		for {
-			nr, err := cl.conn.Read(buf)
-			now := time.Now()
-			if err != nil {
-				if isTimeout(err) {
-					err = nil
-				}
-				recvDone <- err
-				return
-			}
-			h, err := parseHeader(buf[:nr])
-			if err != nil {
-				continue
-			}
+		recvDone <- readReplies(cl.conn, func(h header, now time.Time) {
 			mu.Lock()
 			p := &inflight[h.ID]
 			if p.live {
@@ -125,7 +111,7 @@ func cmdLoad(args []string) error {
 				countReply(&res.Buckets[p.bucket], h, now.Sub(p.sent), *timeout)
 			}
 			mu.Unlock()
-		}
+		})
 	}()
 
 	var wg sync.WaitGroup
