@@ -74,7 +74,8 @@ type heldService struct {
 	again    bool     // a change came while fetching: fetch once more
 	failures int      // consecutive failed fetches, for their backoff
 	denied   string   // the cause of its current ACL refusal, "" if none (acl.go)
-	index    uint64   // Consul's index of the last state delivered
+	sum      uint64   // stateSum of the last state delivered
+	summed   bool     // sum is set
 	nodes    []string // nodes of the instances in the last state
 	sources  []string // services of a mesh entry's instances in the last state
 }
@@ -512,12 +513,12 @@ func (f *feed) done(ctx context.Context, name string, h *heldService, st Service
 		return // released meanwhile
 	}
 	h.failures = 0
-	// Consul's index for a service moves with every write that concerns it: its
-	// instances, their checks, and the nodes they run on. The same index is the
-	// same state, so a sweep costs the cache nothing for the services it did not
-	// change.
-	unchanged := st.Index != 0 && st.Index == h.index
-	h.index = st.Index
+	// A sweep refetches every held service; those it finds as they were cost the
+	// cache nothing. "As they were" is their content (sum.go), not Consul's index:
+	// a restarted agent can answer the old index with other instances.
+	sum := stateSum(&st)
+	unchanged := h.summed && sum == h.sum
+	h.sum, h.summed = sum, true
 	f.setNodes(name, h, instanceNodes(st.Instances))
 	f.setSources(name, h, st.sources)
 	sink := f.sink

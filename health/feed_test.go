@@ -184,3 +184,73 @@ func expectf(ok bool, format string, args ...any) error {
 	}
 	return fmt.Errorf(format, args...)
 }
+
+// TestFeedFollowsRestartAtSameIndex: an agent restarted without its data can have
+// reached, by the time srvbridge gets through to it again, the very index the old
+// one had, with other instances behind it. After an outage an equal index is not
+// "nothing new": the feed re-reads the catalog and delivers what changed.
+func TestFeedFollowsRestartAtSameIndex(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a Consul agent")
+	}
+	a := consultest.Start(t)
+	web := func(n int) *api.AgentService {
+		return &api.AgentService{ID: fmt.Sprintf("web-%d", n), Service: "web", Port: 8000 + n}
+	}
+	for n := 1; n <= 3; n++ {
+		a.RegisterExternal(t, "ext", "127.0.0.41", web(n))
+	}
+	// Lift the services index above where a fresh agent with one instance starts.
+	for range 10 {
+		a.RegisterExternal(t, "pad", "127.0.0.42", &api.AgentService{ID: "pad", Service: "pad"})
+		a.DeregisterExternal(t, "pad", "")
+	}
+
+	p := consultest.StartProxy(t, a.HTTPAddr)
+	client, err := api.NewClient(&api.Config{Address: p.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The wait outlasts the deadline: no blocking request may end by itself and
+	// hide a missed change.
+	w := NewWatcher(Config{Client: client, AllowStale: true, WaitTime: 4 * settle})
+	r := &sinkRecorder{}
+	watch(t, func(ctx context.Context) error { return w.WatchDatacenter(ctx, "", r) })
+	w.Hold("", "web")
+	r.wait(t, "web", func(st ServiceState) error {
+		if len(st.Instances) != 3 {
+			return fmt.Errorf("%d instances, want 3", len(st.Instances))
+		}
+		return nil
+	})
+	old := servicesIndex(t, a)
+
+	p.Cut()
+	a.Restart()
+	a.RegisterExternal(t, "ext", "127.0.0.41", web(2))
+	idx := servicesIndex(t, a)
+	for n := 0; idx < old; n++ {
+		a.RegisterExternal(t, "pad", "127.0.0.42", &api.AgentService{ID: fmt.Sprint("pad-", n), Service: "pad"})
+		idx = servicesIndex(t, a)
+	}
+	if idx != old {
+		t.Fatalf("the restarted agent's services index went from %d past the old one, %d, in one write: the test cannot line them up", idx, old)
+	}
+	p.Restore(t)
+
+	r.wait(t, "web", func(st ServiceState) error {
+		if len(st.Instances) != 1 || st.Instances[0].ID != "web-2" {
+			return fmt.Errorf("instances %+v at index %d, want only web-2 (the old agent's index was %d)", st.Instances, st.Index, old)
+		}
+		return nil
+	})
+}
+
+func servicesIndex(t *testing.T, a *consultest.Agent) uint64 {
+	t.Helper()
+	_, meta, err := a.Client.Catalog().Services(nil)
+	if err != nil {
+		t.Fatalf("catalog services: %v", err)
+	}
+	return meta.LastIndex
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -322,22 +323,75 @@ func TestPoolShareShrinksWithFeeds(t *testing.T) {
 	}
 }
 
-// TestSameIndexNotDeliveredAgain: a sweep refetches services that did not change;
-// their state, at the same Consul index, is not delivered again.
-func TestSameIndexNotDeliveredAgain(t *testing.T) {
+// TestSameStateNotDeliveredAgain: a sweep refetches services that did not change;
+// their state is not delivered again. What counts is the content, not Consul's
+// index: a restarted agent answers the old index with other instances, and that
+// answer must reach the cache.
+func TestSameStateNotDeliveredAgain(t *testing.T) {
 	_, f, sink := fastFeed(t)
 	f.hold("a")
-	for _, index := range []uint64{7, 7, 9, 9, 3} {
+	three := []Instance{{ID: "1", Port: 1}, {ID: "2", Port: 2}, {ID: "3", Port: 3}}
+	one := []Instance{{ID: "2", Port: 2}}
+	for _, st := range []ServiceState{
+		{Index: 7, Instances: three},
+		{Index: 7, Instances: three}, // a sweep, nothing changed
+		{Index: 9, Instances: three}, // the index moved for another service's write
+		{Index: 9, Instances: one},   // restarted agent, same index, other data
+		{Index: 3, Instances: one},
+	} {
 		name, h, _ := f.next(context.Background())
-		f.done(context.Background(), name, h, ServiceState{Service: "a", Index: index}, nil)
+		st.Service = "a"
+		f.done(context.Background(), name, h, st, nil)
 		f.sweep()
 	}
-	var got []uint64
+	var got []string
 	for _, st := range sink.got {
-		got = append(got, st.Index)
+		got = append(got, fmt.Sprintf("%d/%d", st.Index, len(st.Instances)))
 	}
-	if !slices.Equal(got, []uint64{7, 9, 3}) {
-		t.Errorf("delivered indexes %v, want [7 9 3]", got)
+	if want := []string{"7/3", "9/1"}; !slices.Equal(got, want) {
+		t.Errorf("delivered (index/instances) %v, want %v", got, want)
+	}
+}
+
+// TestStateSumCoversEveryField: a field added to Instance must be added to the
+// sum, or a change in it alone would never reach the cache.
+func TestStateSumCoversEveryField(t *testing.T) {
+	base := Instance{ID: "i", Node: "n", NodeAddress: "10.0.0.1", Address: "10.0.0.2",
+		Port: 80, Weight: 1, Tags: []string{"a"}, RawStatus: "passing", Virtual: "240.0.0.1"}
+	sum := func(in Instance) uint64 { return stateSum(&ServiceState{Instances: []Instance{in}}) }
+	ref := sum(base)
+	typ := reflect.TypeOf(base)
+	for i := range typ.NumField() {
+		changed := base
+		v := reflect.ValueOf(&changed).Elem().Field(i)
+		switch v.Kind() {
+		case reflect.String:
+			v.SetString(v.String() + "x")
+		case reflect.Bool:
+			v.SetBool(!v.Bool())
+		case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			v.SetUint(v.Uint() + 1)
+		case reflect.Slice:
+			v.Set(reflect.ValueOf([]string{"a", "b"}))
+		default:
+			t.Fatalf("Instance.%s: kind %s not covered by this test", typ.Field(i).Name, v.Kind())
+		}
+		if sum(changed) == ref {
+			t.Errorf("Instance.%s changed, sum did not: stateSum must include it", typ.Field(i).Name)
+		}
+	}
+	// Lengths are part of the sum: moving a byte between two fields changes it.
+	a, b := base, base
+	a.ID, a.Node = "ab", "c"
+	b.ID, b.Node = "a", "bc"
+	if sum(a) == sum(b) {
+		t.Error(`("ab","c") and ("a","bc") sum the same`)
+	}
+	if stateSum(&ServiceState{sources: []string{"x"}}) == stateSum(&ServiceState{}) {
+		t.Error("mesh sources are not in the sum")
+	}
+	if stateSum(&ServiceState{Index: 1, Instances: []Instance{base}}) != ref {
+		t.Error("the index is in the sum: a sweep would deliver every service it refetches")
 	}
 }
 

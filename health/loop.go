@@ -47,7 +47,14 @@ func (l *loop[T]) run(ctx context.Context) error {
 		// answer with index. It is set after an error: the agent answering next may
 		// have restarted, and a restarted agent's index is behind ours, so blocking
 		// on ours would hide the reset (and every change) for a whole WaitTime.
-		resync    bool
+		resync bool
+		// restarted: a request failed because Consul was unreachable, or another
+		// loop saw it go or reset, so the agent that answers next may be a new one.
+		// A new agent can reach our index again with other data (a fresh agent
+		// replays its boot to the same indexes, then the first registration takes
+		// the index the old one had reached), so its answer at an equal index
+		// proves nothing and is delivered; the receivers diff it.
+		restarted bool
 		delivered bool
 		failures  int
 		bucket    = tokenBucket{burst: paceBurst}
@@ -96,7 +103,7 @@ func (l *loop[T]) run(ctx context.Context) error {
 				return ctx.Err()
 			}
 			if errors.Is(err, errResync) {
-				resync = true // not a failure: another loop saw Consul go or reset
+				resync, restarted = true, true // not a failure: another loop saw Consul go or reset
 				continue
 			}
 			// A refused token is logged once per cause (acl.go), not per watch.
@@ -113,6 +120,7 @@ func (l *loop[T]) run(ctx context.Context) error {
 			// One warning per outage; the retries in between would only repeat it.
 			// When the gate takes the failure, the gate warns once for every watch:
 			// 10 000 watches must not write 10 000 lines.
+			restarted = restarted || unreachable(err)
 			gated := l.gate != nil && unreachable(err)
 			level := slog.LevelDebug
 			if failures == 1 && !gated && !errors.Is(err, ErrPermission) {
@@ -141,6 +149,8 @@ func (l *loop[T]) run(ctx context.Context) error {
 			failures = 0
 		}
 		resync = false
+		fresh := restarted
+		restarted = false
 		if denied != "" {
 			l.stats.acl.observe(l.log, l.kind, "", nil, &denied)
 		}
@@ -168,7 +178,7 @@ func (l *loop[T]) run(ctx context.Context) error {
 				l.gate.resyncAll() // the other loops block on old indexes too
 			}
 			continue
-		case got == index:
+		case got == index && !fresh:
 			// The wait ended with nothing new.
 			continue
 		}

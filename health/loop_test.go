@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // The tests in this file drive the loop with a scripted fetch function instead of a
@@ -68,6 +71,7 @@ func runScripted(t *testing.T, s *scripted) (delivered []uint64, stats *Stats) {
 }
 
 func TestLoopIndexRules(t *testing.T) {
+	tooMany := api.StatusError{Code: http.StatusTooManyRequests, Body: "too many"}
 	s := &scripted{steps: []step{
 		{index: 10},               // first answer: delivered
 		{index: 10},               // wait expired, nothing new: not delivered
@@ -78,24 +82,26 @@ func TestLoopIndexRules(t *testing.T) {
 		{index: 0},                // fresh start: delivered, and the loop must block on 1, not 0
 		{index: 0},                // 0 again is "unchanged" (1 == 1): not delivered
 		{index: 3},                // changed
-		{err: errors.New("boom")}, // error: retried with the same index
-		{index: 3},                // unchanged after the error: not delivered
+		{err: errors.New("boom")}, // unreachable: re-read without blocking
+		{index: 3},                // same index, but maybe a new agent's: delivered
+		{err: tooMany},            // 429: Consul is there, the same agent
+		{index: 3},                // same index from the same agent: not delivered
 		{index: 4},                // delivered
 	}}
 	delivered, stats := runScripted(t, s)
 
-	wantAsked := []uint64{0, 10, 10, 12, 0, 5, 0, 1, 1, 3, 0, 3}
+	wantAsked := []uint64{0, 10, 10, 12, 0, 5, 0, 1, 1, 3, 0, 3, 0, 3}
 	if !equalU64(s.asked[:len(wantAsked)], wantAsked) {
 		t.Errorf("indexes asked = %v, want %v", s.asked, wantAsked)
 	}
-	if want := []uint64{10, 12, 5, 0, 3, 4}; !equalU64(delivered, want) {
+	if want := []uint64{10, 12, 5, 0, 3, 3, 4}; !equalU64(delivered, want) {
 		t.Errorf("delivered = %v, want %v", delivered, want)
 	}
 	if got := stats.IndexResets(); got != 2 {
 		t.Errorf("IndexResets = %d, want 2", got)
 	}
-	if got := stats.Errors(KindService); got != 1 {
-		t.Errorf("Errors = %d, want 1", got)
+	if got := stats.Errors(KindService); got != 2 {
+		t.Errorf("Errors = %d, want 2", got)
 	}
 }
 

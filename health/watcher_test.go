@@ -354,7 +354,8 @@ func TestWatchRecoversFromIndexReset(t *testing.T) {
 	// Push the service's index well above where a fresh agent starts.
 	a.RegisterService(t, api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 1000})
 	for i := 0; ; i++ {
-		a.RegisterExternal(t, "ext-1", "127.0.0.41", &api.AgentService{ID: "web-x", Service: "web", Port: 2000, Meta: map[string]string{"i": fmt.Sprint(i)}})
+		// A new port each time: a write that changes nothing served is not delivered.
+		a.RegisterExternal(t, "ext-1", "127.0.0.41", &api.AgentService{ID: "web-x", Service: "web", Port: 2000 + i%2})
 		if u, ok := r.last(); ok && u.Index >= 300 && len(u.Instances) == 2 {
 			break
 		}
