@@ -74,6 +74,9 @@ func (s *Store[C]) prepare(e health.Entry, dc, name string) <-chan struct{} {
 		return ch
 	}
 	sl := v.services[name]
+	if v.peer && e == health.EntryService {
+		sl = s.peerSlotLocked(v, name)
+	}
 	if sl == nil {
 		return closedChan
 	}
@@ -151,6 +154,10 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if isPeer(dc) {
+		s.peerCatalogLocked(dc)
+		return
+	}
 	old := s.snap.Load()
 	var oldSvcs map[string]*slot[C]
 	if v := old.dcs[dc]; v != nil {
@@ -229,6 +236,9 @@ func (s *Store[C]) releaseLocked(sl *slot[C]) {
 	old := sl.entry.Swap(nil)
 	sl.wmu.Unlock()
 	account(&s.stats, old, nil)
+	if isPeer(sl.dc) {
+		s.dropPeerSlotLocked(sl)
+	}
 }
 
 // applyService compiles and publishes a new state of sl, unless sl was released.

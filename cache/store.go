@@ -131,6 +131,9 @@ type dcView[C any] struct {
 	nodes     map[string]*health.Node // lower-case node name → node
 	nodeAddrs map[netip.Addr]*health.Node
 	nodesRead bool
+	// peer: a cluster peer's imported services (peer.go), which Consul does not
+	// list; a name not held yet is a Miss, not NoService.
+	peer bool
 }
 
 // New returns a store; call Run to start following Consul.
@@ -255,6 +258,9 @@ func (s *Store[C]) lookup(kind health.Entry, dc, name []byte, evenEmpty bool) (C
 	}
 	sl := v.services[string(name)]
 	if sl == nil {
+		if v.peer {
+			return zero, Miss
+		}
 		return zero, NoService
 	}
 	if kind != health.EntryService {

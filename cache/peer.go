@@ -1,0 +1,96 @@
+package cache
+
+import (
+	"context"
+	"maps"
+	"strings"
+	"sync/atomic"
+
+	"github.com/srvbridge/srvbridge/health"
+)
+
+// Services imported from a cluster peer live in a view of their own, named as the
+// health package names the peer (health.PeerDatacenter: "<peer>.peer"), so that
+// lookups, holds, idle release and the LRU bound treat them as any datacenter's.
+// Unlike a datacenter's, a peer's view has no service list: Consul 1.16 serves
+// none for a peer (docs/consul-watch.md). A slot is made on the first query of a
+// name and dropped again when released, so that made-up names leave nothing
+// behind; which peers exist comes with the datacenter list (PeerLister), so a
+// made-up peer costs no hold at all.
+
+// PeerLister is what a Source that can follow cluster peers offers beside
+// Datacenters: the peers' datacenter names (health.Watcher.PeerDatacenters).
+type PeerLister interface {
+	PeerDatacenters(ctx context.Context) ([]string, error)
+}
+
+// peerDatacenters adds the source's peers to a datacenter list. A failure (no
+// peering:read, a Consul without peering) leaves the peers unknown, so their names
+// get NXDOMAIN, and is logged once.
+func (s *Store[C]) peerDatacenters(dcs []string) []string {
+	pl, ok := s.src.(PeerLister)
+	if !ok {
+		return dcs
+	}
+	peers, err := pl.PeerDatacenters(s.ctx)
+	if err != nil {
+		if peerWarned.CompareAndSwap(false, true) {
+			s.log.Warn("reading cluster peers; names of imported services will be NXDOMAIN", "err", err)
+		}
+		return dcs
+	}
+	return append(dcs, peers...)
+}
+
+var peerWarned atomic.Bool
+
+// isPeer says whether a datacenter name is a cluster peer's.
+func isPeer(dc string) bool {
+	_, ok := health.PeerOf(dc)
+	return ok
+}
+
+// peerCatalogLocked installs a peer's view the first time its feed starts; a later
+// start keeps the view and its held slots. s.mu must be held.
+func (s *Store[C]) peerCatalogLocked(dc string) {
+	old := s.snap.Load()
+	if v := old.dcs[dc]; v == nil || !v.servicesRead {
+		s.install(old, &dcView[C]{name: dc, services: map[string]*slot[C]{}, servicesRead: true, peer: true})
+	}
+	s.changes.Add(1)
+	if ch, ok := s.pendingDC[dc]; ok {
+		close(ch)
+		delete(s.pendingDC, dc)
+	}
+}
+
+// peerSlotLocked returns the slot of an imported service, making it on first use,
+// and makes sure the peer is followed (a view restored from a state file is not).
+// s.mu must be held.
+func (s *Store[C]) peerSlotLocked(v *dcView[C], name string) *slot[C] {
+	s.followLocked(v.name)
+	if sl := v.services[name]; sl != nil {
+		return sl
+	}
+	sl := &slot[C]{name: name, dc: v.name}
+	next := *v
+	next.services = make(map[string]*slot[C], len(v.services)+1)
+	maps.Copy(next.services, v.services)
+	next.services[name] = sl
+	s.install(s.snap.Load(), &next)
+	return sl
+}
+
+// dropPeerSlotLocked forgets a released imported service. s.mu must be held.
+func (s *Store[C]) dropPeerSlotLocked(sl *slot[C]) {
+	old := s.snap.Load()
+	v := old.dcs[sl.dc]
+	key := strings.ToLower(sl.name)
+	if v == nil || v.services[key] != sl {
+		return
+	}
+	next := *v
+	next.services = maps.Clone(v.services)
+	delete(next.services, key)
+	s.install(old, &next)
+}
