@@ -146,6 +146,9 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 	if sl := m[strings.ToLower(name)]; sl != nil {
 		d.s.applyService(sl, st)
 		d.s.serviceChanged(sl)
+		if v.peer {
+			d.s.peerNodes(d.dc)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"maps"
 	"strings"
@@ -55,7 +56,7 @@ func isPeer(dc string) bool {
 func (s *Store[C]) peerCatalogLocked(dc string) {
 	old := s.snap.Load()
 	if v := old.dcs[dc]; v == nil || !v.servicesRead {
-		s.install(old, &dcView[C]{name: dc, services: map[string]*slot[C]{}, servicesRead: true, peer: true})
+		s.install(old, &dcView[C]{name: dc, services: map[string]*slot[C]{}, servicesRead: true, peer: true, nodesRead: true})
 	}
 	s.changes.Add(1)
 	if ch, ok := s.pendingDC[dc]; ok {
@@ -92,5 +93,46 @@ func (s *Store[C]) dropPeerSlotLocked(sl *slot[C]) {
 	next := *v
 	next.services = maps.Clone(v.services)
 	delete(next.services, key)
+	next.nodes = peerNodeIndex(next.services)
 	s.install(old, &next)
+}
+
+// isPeerName is isPeer for a name as lookups get it.
+func isPeerName(dc []byte) bool { return bytes.HasSuffix(dc, []byte(".peer")) }
+
+// peerNodes indexes the nodes of a peer's held services, for <node>.node.<peer>.peer
+// names (the SRV targets of instances without an address of their own): Consul
+// lists no nodes for a peer either, so these are the nodes srvbridge can know.
+func (s *Store[C]) peerNodes(dc string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.snap.Load()
+	v := old.dcs[dc]
+	if v == nil || !v.peer {
+		return
+	}
+	nodes := peerNodeIndex(v.services)
+	if maps.EqualFunc(nodes, v.nodes, func(a, b *health.Node) bool { return a.Name == b.Name && a.Address == b.Address }) {
+		return
+	}
+	next := *v
+	next.nodes = nodes
+	s.install(old, &next)
+}
+
+func peerNodeIndex[C any](svcs map[string]*slot[C]) map[string]*health.Node {
+	nodes := map[string]*health.Node{}
+	for _, sl := range svcs {
+		e := sl.entry.Load()
+		if e == nil {
+			continue
+		}
+		for _, in := range e.svc.All {
+			key := strings.ToLower(in.Node)
+			if _, dup := nodes[key]; !dup && in.Node != "" {
+				nodes[key] = &health.Node{Name: in.Node, Address: in.NodeAddress}
+			}
+		}
+	}
+	return nodes
 }

@@ -150,9 +150,9 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 		// "<peer>.peer", alone (Consul 1.16 refuses it beside ns, ap or dc): a
 		// service imported from a cluster peer, which the cache holds under the
 		// datacenter name "<peer>.peer" (health.PeerDatacenter), the very bytes of
-		// the name. An .addr name ignores it, as in Consul; nodes of a peer are not
-		// served.
-		if k != kindService && k != kindAddr {
+		// the name. An .addr name ignores it, as in Consul; a node name is one of
+		// the nodes of the peer's held services (cache/peer.go).
+		if k != kindService && k != kindAddr && k != kindNode {
 			return p
 		}
 		p.dc = joined(suffix, n)

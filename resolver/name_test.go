@@ -67,7 +67,7 @@ func TestParseName(t *testing.T) {
 		{"web.service.peer1.peer.dc2.dc.consul.", wire.TypeA, kindInvalid, "", "", "", 30},
 		{"web.service.peer.consul.", wire.TypeA, kindService, "web", "", "peer", 17},
 		{"web.connect.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 23},
-		{"n1.node.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 19},
+		{"n1.node.peer1.peer.consul.", wire.TypeA, kindNode, "n1", "", "peer1.peer", 19},
 		{"pq.query.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 20},
 		{"web.connect.consul.", wire.TypeSRV, kindConnect, "web", "", "", 12},
 		{"web.connect.dc2.consul.", wire.TypeA, kindConnect, "web", "", "dc2", 16},
