@@ -74,7 +74,7 @@ func (s *Store[C]) prepare(e health.Entry, dc, name string) <-chan struct{} {
 		return ch
 	}
 	sl := v.services[name]
-	if v.peer && e == health.EntryService {
+	if v.peer != nil && e == health.EntryService {
 		sl = s.peerSlotLocked(v, name)
 	}
 	if sl == nil {
@@ -146,7 +146,7 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 	if sl := m[strings.ToLower(name)]; sl != nil {
 		d.s.applyService(sl, st)
 		d.s.serviceChanged(sl)
-		if v.peer {
+		if v.peer != nil {
 			d.s.peerNodes(d.dc)
 		}
 	}

@@ -44,7 +44,11 @@ func (s *Store[C]) LookupNode(dc, name []byte) (*health.Node, Result) {
 		}
 		return nil, res
 	}
-	if nd := v.nodes[string(name)]; nd != nil {
+	nodes := v.nodes
+	if v.peer != nil {
+		nodes = *v.peer.nodes.Load()
+	}
+	if nd := nodes[string(name)]; nd != nil {
 		return nd, Hit
 	}
 	return nil, NoService

@@ -5,6 +5,7 @@ import (
 	"context"
 	"maps"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/srvbridge/srvbridge/health"
@@ -25,9 +26,11 @@ type PeerLister interface {
 	PeerDatacenters(ctx context.Context) ([]string, error)
 }
 
-// peerDatacenters adds the source's peers to a datacenter list. A failure (no
-// peering:read, a Consul without peering) leaves the peers unknown, so their names
-// get NXDOMAIN, and is logged once.
+// peerDatacenters adds the source's peers to a datacenter list. A failure (most
+// often a token without peering:read, which the minimal policy lacks, or a Consul
+// without peering) leaves the peers unknown, so their names get NXDOMAIN. It is
+// said once, at Info: most deployments use no peering and lack the right on
+// purpose, and a Warn on every start would train operators to ignore warnings.
 func (s *Store[C]) peerDatacenters(dcs []string) []string {
 	pl, ok := s.src.(PeerLister)
 	if !ok {
@@ -35,15 +38,13 @@ func (s *Store[C]) peerDatacenters(dcs []string) []string {
 	}
 	peers, err := pl.PeerDatacenters(s.ctx)
 	if err != nil {
-		if peerWarned.CompareAndSwap(false, true) {
-			s.log.Warn("reading cluster peers; names of imported services will be NXDOMAIN", "err", err)
+		if s.peersSaid.CompareAndSwap(false, true) {
+			s.log.Info("cannot list cluster peers: names of services imported from a peer (<svc>.service.<peer>.peer) get NXDOMAIN; the token needs peering:read", "err", err)
 		}
 		return dcs
 	}
 	return append(dcs, peers...)
 }
-
-var peerWarned atomic.Bool
 
 // isPeer says whether a datacenter name is a cluster peer's.
 func isPeer(dc string) bool {
@@ -56,7 +57,9 @@ func isPeer(dc string) bool {
 func (s *Store[C]) peerCatalogLocked(dc string) {
 	old := s.snap.Load()
 	if v := old.dcs[dc]; v == nil || !v.servicesRead {
-		s.install(old, &dcView[C]{name: dc, services: map[string]*slot[C]{}, servicesRead: true, peer: true, nodesRead: true})
+		pv := &peerView{}
+		pv.nodes.Store(&map[string]*health.Node{})
+		s.install(old, &dcView[C]{name: dc, services: map[string]*slot[C]{}, servicesRead: true, peer: pv, nodesRead: true})
 	}
 	s.changes.Add(1)
 	if ch, ok := s.pendingDC[dc]; ok {
@@ -93,8 +96,18 @@ func (s *Store[C]) dropPeerSlotLocked(sl *slot[C]) {
 	next := *v
 	next.services = maps.Clone(v.services)
 	delete(next.services, key)
-	next.nodes = peerNodeIndex(next.services)
 	s.install(old, &next)
+	s.peerNodes(sl.dc)
+}
+
+// peerView is what a peer's view has beyond a datacenter's. Its copies share it.
+type peerView struct {
+	// nodes indexes the nodes of the peer's held services (peerNodes). It is
+	// rebuilt when one of them delivers, which must not wait for Store.mu (a
+	// Source may deliver from within Hold), so it lives outside the snapshot;
+	// mu orders the rebuilds, after Store.mu where both are taken.
+	mu    sync.Mutex
+	nodes atomic.Pointer[map[string]*health.Node]
 }
 
 // isPeerName is isPeer for a name as lookups get it.
@@ -104,20 +117,22 @@ func isPeerName(dc []byte) bool { return bytes.HasSuffix(dc, []byte(".peer")) }
 // names (the SRV targets of instances without an address of their own): Consul
 // lists no nodes for a peer either, so these are the nodes srvbridge can know.
 func (s *Store[C]) peerNodes(dc string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.snap.Load()
-	v := old.dcs[dc]
-	if v == nil || !v.peer {
+	v := s.snap.Load().dcs[dc]
+	if v == nil || v.peer == nil {
+		return
+	}
+	pv := v.peer
+	pv.mu.Lock()
+	defer pv.mu.Unlock()
+	// Read again under pv.mu: a rebuild that started earlier, from an older
+	// snapshot, has stored its index by now, and this one replaces it.
+	if v = s.snap.Load().dcs[dc]; v == nil || v.peer != pv {
 		return
 	}
 	nodes := peerNodeIndex(v.services)
-	if maps.EqualFunc(nodes, v.nodes, func(a, b *health.Node) bool { return a.Name == b.Name && a.Address == b.Address }) {
-		return
+	if !maps.EqualFunc(nodes, *pv.nodes.Load(), func(a, b *health.Node) bool { return a.Name == b.Name && a.Address == b.Address }) {
+		pv.nodes.Store(&nodes)
 	}
-	next := *v
-	next.nodes = nodes
-	s.install(old, &next)
 }
 
 func peerNodeIndex[C any](svcs map[string]*slot[C]) map[string]*health.Node {

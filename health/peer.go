@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/hashicorp/consul/api"
 )
 
 // Services imported from a cluster peer (<svc>.service.<peer>.peer.<domain>).
@@ -93,10 +95,16 @@ func (w *Watcher) peerRunning(delta int) {
 // PeerDatacenters lists the cluster peers Consul knows (/v1/peerings), as the
 // datacenter names the cache uses for them. It needs peering:read; a Consul without
 // peering (or a token without the right) lists none and says why in the error.
+//
+// Unlike the other reads it counts no failure: the minimal token has no peering:read,
+// and a refusal here says nothing about Consul's health (Stats.failure would start
+// an outage clock that --max-stale reads).
 func (w *Watcher) PeerDatacenters(ctx context.Context) ([]string, error) {
+	rctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
+	defer cancel()
 	var peerings []struct{ Name string }
-	if err := w.oneShot(ctx, "/v1/peerings", &peerings); err != nil {
-		return nil, fmt.Errorf("peerings: %w", err)
+	if _, err := w.cfg.Client.Raw().Query("/v1/peerings", &peerings, (&api.QueryOptions{}).WithContext(rctx)); err != nil {
+		return nil, fmt.Errorf("peerings: %w", redact(err))
 	}
 	out := make([]string, 0, len(peerings))
 	for _, p := range peerings {
