@@ -15,20 +15,27 @@ import (
 
 // peeredClusters starts two dev agents, each its own cluster, peers them and exports
 // web from the first: the second (where srvbridge runs) knows the first as "west".
-// web has two instances with addresses of their own (tags v1, v2) and one that
-// answers with its node's address.
 func peeredClusters(t *testing.T) (exp, imp *consultest.Agent) {
 	t.Helper()
-	exp = consultest.Start(t, consultest.WithDatacenter("dc1"), consultest.WithNodeName("exp"))
 	imp = consultest.Start(t, consultest.WithDatacenter("dc2"), consultest.WithNodeName("imp"))
-	consultest.Peer(t, exp, "east", imp, "west")
-	instance(t, exp, "web", "web-1", "127.0.0.11", 8080, "v1")
-	instance(t, exp, "web", "web-2", "127.0.0.12", 8080, "v2")
-	exp.RegisterExternal(t, "ext1", "127.0.0.13", &api.AgentService{ID: "web-3", Service: "web", Port: 8081},
-		&api.HealthCheck{CheckID: "web-3", Name: "web-3", ServiceID: "web-3", Status: api.HealthPassing})
+	return exportedWeb(t, imp, "west", "dc1", "", [3]string{"127.0.0.11", "127.0.0.12", "127.0.0.13"}), imp
+}
+
+// exportedWeb starts a cluster (datacenter dc, node exp) peered with imp, which
+// knows it as peer, and exports web to it: <p>web-1 and <p>web-2 with addresses of
+// their own (tags v1, v2) and <p>web-3 on node <p>ext1's address, all passing; flip
+// them with SetTTL("service:<p>web-1", …).
+func exportedWeb(t *testing.T, imp *consultest.Agent, peer, dc, p string, addrs [3]string) *consultest.Agent {
+	t.Helper()
+	exp := consultest.Start(t, consultest.WithDatacenter(dc), consultest.WithNodeName("exp"))
+	consultest.Peer(t, exp, "east", imp, peer)
+	instance(t, exp, "web", p+"web-1", addrs[0], 8080, "v1")
+	instance(t, exp, "web", p+"web-2", addrs[1], 8080, "v2")
+	exp.RegisterExternal(t, p+"ext1", addrs[2], &api.AgentService{ID: p + "web-3", Service: "web", Port: 8081},
+		&api.HealthCheck{CheckID: p + "web-3", Name: p + "web-3", ServiceID: p + "web-3", Status: api.HealthPassing})
 	exp.Export(t, "east", "web")
-	importedCount(t, imp, "west", "web", 3)
-	return exp, imp
+	importedCount(t, imp, peer, "web", 3)
+	return exp
 }
 
 // importedCount waits until the importing agent lists n instances of svc from peer.
@@ -151,4 +158,11 @@ func hasAddrs(want ...string) func(*dns.Msg) bool {
 		}
 		return true
 	}
+}
+
+// differentialPeer peers a with a second cluster, which a knows as "cluster2" and
+// which exports web to it (exportedWeb: pweb-1 to pweb-3, node pext1).
+func differentialPeer(t *testing.T, a *consultest.Agent) *consultest.Agent {
+	t.Helper()
+	return exportedWeb(t, a, "cluster2", "dc0", "p", [3]string{"127.0.0.71", "127.0.0.72", "127.0.0.73"})
 }
