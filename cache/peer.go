@@ -76,6 +76,8 @@ func (s *Store[C]) peerSlotLocked(v *dcView[C], name string) *slot[C] {
 	if sl := v.services[name]; sl != nil {
 		return sl
 	}
+	s.makeRoomForPeerLocked()
+	v = s.snap.Load().dcs[v.name] // the eviction may have replaced it
 	sl := &slot[C]{name: name, dc: v.name}
 	next := *v
 	next.services = make(map[string]*slot[C], len(v.services)+1)
@@ -83,6 +85,39 @@ func (s *Store[C]) peerSlotLocked(v *dcView[C], name string) *slot[C] {
 	next.services[name] = sl
 	s.install(s.snap.Load(), &next)
 	return sl
+}
+
+// maxPeerHeld bounds the imported services held at once, below --max-services.
+// Each costs Consul a request every few seconds (health/peer.go) however idle, and
+// Consul lists no imported services to tell a made-up name from a real one: a
+// flood of names under a real peer would otherwise hold thousands.
+const maxPeerHeld = 256
+
+// makeRoomForPeerLocked releases the least recently queried imported service when
+// maxPeerHeld are held. s.mu must be held.
+func (s *Store[C]) makeRoomForPeerLocked() {
+	var oldest *slot[C]
+	n := 0
+	for _, v := range s.snap.Load().dcs {
+		if v.peer == nil {
+			continue
+		}
+		for _, sl := range v.services {
+			n++
+			if oldest == nil || sl.lastUsed.Load() < oldest.lastUsed.Load() {
+				oldest = sl
+			}
+		}
+	}
+	if n < min(maxPeerHeld, s.cfg.MaxServices) || oldest == nil {
+		return
+	}
+	s.stats.evictions.Add(1)
+	if oldest.held {
+		s.releaseLocked(oldest) // drops it too
+	} else {
+		s.dropPeerSlotLocked(oldest)
+	}
 }
 
 // dropPeerSlotLocked forgets a released imported service. s.mu must be held.

@@ -3,6 +3,7 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -143,5 +144,25 @@ func TestPeersUnreadable(t *testing.T) {
 	}
 	if !s.peersSaid.Load() {
 		t.Fatal("the failure to list the peers was not reported")
+	}
+}
+
+// TestPeerHeldBounded: made-up names under a real peer hold at most maxPeerHeld
+// imported services; the least recently queried goes first.
+func TestPeerHeldBounded(t *testing.T) {
+	p := &peerSource{peers: []string{"west.peer"}, sinks: map[string]health.Sink{}}
+	s := startPeerStore(t, p)
+	ctx := context.Background()
+	for i := range maxPeerHeld + 10 {
+		if _, r := s.Await(ctx, "west.peer", fmt.Sprintf("made-up-%d", i)); r != NoService {
+			t.Fatalf("made-up-%d: %v, want no-service", i, r)
+		}
+	}
+	s.mu.Lock()
+	held := len(s.snap.Load().dcs["west.peer"].services)
+	s.mu.Unlock()
+	holds, releases := p.log()
+	if held != maxPeerHeld || len(holds)-len(releases) != maxPeerHeld {
+		t.Fatalf("%d slots, %d holds, %d releases; want %d held", held, len(holds), len(releases), maxPeerHeld)
 	}
 }
