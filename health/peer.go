@@ -181,8 +181,16 @@ func (f *peerFeed) startLocked(svc string) {
 		_ = run(ctx, f.w, KindService, "service "+f.dc+"/"+svc, func(ctx context.Context, index uint64) (ServiceState, uint64, error) {
 			return f.fetch(ctx, svc, index)
 		}, func(st ServiceState) {
-			// A state fetched before a release may come after it; the cache drops it.
-			sink.Service(st)
+			// Not after a release: a fetch that was under way then would otherwise
+			// reach the slot of a hold that came after it, older than that hold's
+			// own first state. Under f.mu, which release takes to cancel ctx; the
+			// sink never takes the cache's lock, which the cache holds around Hold
+			// and Release (and so around f.mu).
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			if ctx.Err() == nil {
+				sink.Service(st)
+			}
 		})
 	}()
 }
