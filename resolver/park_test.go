@@ -284,6 +284,31 @@ func (a *asker) problems() []string {
 	return append([]string(nil), a.bad...)
 }
 
+// burst has clients askers, of both query types, both cases, with and without EDNS,
+// each ask for services 0 to names-1 at once.
+func burst(t *testing.T, addr string, names, clients int) []*asker {
+	var askers []*asker
+	for c := range clients {
+		qtype := uint16(dns.TypeA)
+		if c%2 == 1 {
+			qtype = dns.TypeSRV
+		}
+		askers = append(askers, newAsker(t, addr, qtype, c == 1, c >= 2))
+	}
+	var wg sync.WaitGroup
+	for _, a := range askers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range names {
+				a.send(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return askers
+}
+
 func received(askers []*asker) (got int, by map[int]int) {
 	by = map[int]int{}
 	for _, a := range askers {
@@ -303,25 +328,7 @@ func received(askers []*asker) (got int, by map[int]int) {
 func TestColdBurstParked(t *testing.T) {
 	const names, clients = 2000, 4
 	s, src := coldServer(t, names, time.Minute, 0)
-	var askers []*asker
-	for c := range clients {
-		qtype := uint16(dns.TypeA)
-		if c%2 == 1 {
-			qtype = dns.TypeSRV
-		}
-		askers = append(askers, newAsker(t, s.Addr(), qtype, c == 1, c >= 2))
-	}
-	var wg sync.WaitGroup
-	for _, a := range askers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range names {
-				a.send(i)
-			}
-		}()
-	}
-	wg.Wait()
+	askers := burst(t, s.Addr(), names, clients)
 	st := s.Stats()
 	waitFor(t, "every query at the slow path", func() bool { return st.SlowPath()+st.Overloaded() >= names*clients })
 	if got, by := received(askers); got != 0 {
