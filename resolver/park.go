@@ -76,8 +76,8 @@ func (pk *parking) init(limit int64) {
 	pk.ctx, pk.cancel = context.WithCancel(context.Background())
 }
 
-// parked reports the queries parked now, and the bytes charged for them.
-func (pk *parking) parked() (queries int, bytes int64) {
+// count reports the queries parked now, and the bytes charged for them.
+func (pk *parking) count() (queries int, bytes int64) {
 	pk.mu.Lock()
 	defer pk.mu.Unlock()
 	for _, l := range pk.lists {
@@ -119,17 +119,18 @@ func (s *Server) park(q *query, from netip.AddrPort, send func([]byte), st *shar
 	}
 	pk.used += cost
 	w.pkt = append([]byte(nil), q.Pkt...)
-	start := l == nil
-	if start {
+	var start string // the key of a list made now, whose waiter starts
+	if l == nil {
+		start = string(key)
 		l = &waitList{query: p.kind == kindQuery, entry: p.kind.entry(), dc: string(p.dc), name: string(p.svc)}
-		pk.lists[string(key)] = l
+		pk.lists[start] = l
 		pk.waiters.Add(1) // under mu, so never after the drain's Wait began
 	}
 	l.parked = append(l.parked, w)
 	pk.mu.Unlock()
 	st.slow.Add(1)
-	if start {
-		go s.waiter(string(key), l)
+	if start != "" {
+		go s.waiter(start, l)
 	}
 	return nil
 }
@@ -181,7 +182,6 @@ func (s *Server) waiter(key string, l *waitList) {
 			}
 			freed += w.cost()
 		}
-		clear(batch) // the packets and send functions are garbage now
 
 		pk.mu.Lock()
 		pk.used -= freed

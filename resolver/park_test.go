@@ -334,7 +334,7 @@ func TestColdBurstParked(t *testing.T) {
 	if got, by := received(askers); got != 0 {
 		t.Fatalf("%d replies before any fetch completed: %v", got, by)
 	}
-	if q, _ := s.parking.parked(); q != names*clients {
+	if q, _ := s.parking.count(); q != names*clients {
 		t.Fatalf("%d queries parked, want %d", q, names*clients)
 	}
 	if n := src.holds(); n != names {
@@ -363,7 +363,7 @@ func TestColdBurstParked(t *testing.T) {
 			t.Error(p)
 		}
 	}
-	waitFor(t, "the waiting lists empty", func() bool { q, b := s.parking.parked(); return q == 0 && b == 0 })
+	waitFor(t, "the waiting lists empty", func() bool { q, b := s.parking.count(); return q == 0 && b == 0 })
 }
 
 // TestParkingBound: past the memory bound a query that must wait gets SERVFAIL at
@@ -382,8 +382,8 @@ func TestParkingBound(t *testing.T) {
 	}
 	st := s.Stats()
 	waitFor(t, "5 refused", func() bool { return st.Overloaded() == 5 })
-	waitFor(t, fmt.Sprintf("%d parked", fit), func() bool { q, _ := s.parking.parked(); return q == fit })
-	if _, b := s.parking.parked(); b != limit {
+	waitFor(t, fmt.Sprintf("%d parked", fit), func() bool { q, _ := s.parking.count(); return q == fit })
+	if _, b := s.parking.count(); b != limit {
 		t.Errorf("%d bytes charged, want the whole bound %d", b, limit)
 	}
 	// A second name has no room for its waiter.
@@ -399,7 +399,7 @@ func TestParkingBound(t *testing.T) {
 	// The parked ones are answered: the asker records replies by ID, so count the
 	// NOERRORs from the server's side.
 	src.deliver(0)
-	waitFor(t, "the parked answered", func() bool { q, b := s.parking.parked(); return q == 0 && b == 0 })
+	waitFor(t, "the parked answered", func() bool { q, b := s.parking.count(); return q == 0 && b == 0 })
 	if n := st.Overloaded(); n != 6 {
 		t.Errorf("%d counted as overload, want 6", n)
 	}
@@ -455,7 +455,7 @@ func TestParkedAwaitTimeout(t *testing.T) {
 	for _, p := range append(a.problems(), b.problems()...) {
 		t.Error(p)
 	}
-	waitFor(t, "the waiting lists empty", func() bool { q, b := s.parking.parked(); return q == 0 && b == 0 })
+	waitFor(t, "the waiting lists empty", func() bool { q, b := s.parking.count(); return q == 0 && b == 0 })
 }
 
 // TestParkedShutdown: on shutdown a parked query whose fetch completes during the
@@ -467,7 +467,7 @@ func TestParkedShutdown(t *testing.T) {
 	a := newAsker(t, s.Addr(), dns.TypeA, false, false)
 	a.send(0)
 	a.send(1)
-	waitFor(t, "two parked", func() bool { q, _ := s.parking.parked(); return q == 2 })
+	waitFor(t, "two parked", func() bool { q, _ := s.parking.count(); return q == 2 })
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -494,7 +494,7 @@ func TestParkedShutdown(t *testing.T) {
 	if !transport.Wait(ctx, &s.parking.waiters) {
 		t.Error("a waiter outlived Shutdown")
 	}
-	if q, b := s.parking.parked(); q != 0 || b != 0 {
+	if q, b := s.parking.count(); q != 0 || b != 0 {
 		t.Errorf("%d queries, %d bytes still parked", q, b)
 	}
 }
@@ -517,9 +517,9 @@ func TestParkedMemory(t *testing.T) {
 	for i := range names {
 		a.send(i)
 	}
-	waitFor(t, "every name parked", func() bool { q, _ := s.parking.parked(); return q == names })
+	waitFor(t, "every name parked", func() bool { q, _ := s.parking.count(); return q == names })
 	after := inUse()
-	_, charged := s.parking.parked()
+	_, charged := s.parking.count()
 	per := (int64(after) - int64(before)) / names
 	t.Logf("%d bytes held per waiting name, %d charged", per, charged/names)
 	if per > charged/names {
