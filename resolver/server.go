@@ -22,25 +22,25 @@ type Server struct {
 	apexes map[*zone]*apexAnswers
 
 	tr       *transport.Transport
-	slowSem  chan struct{} // queries waiting on Consul
+	parking  parking       // UDP queries waiting on Consul (park.go)
 	fwdSem   chan struct{} // queries waiting on an upstream
 	tcpStats *shard
 
 	closing  atomic.Bool
-	inflight sync.WaitGroup // slow-path queries
+	inflight sync.WaitGroup // forwarded UDP queries
 }
 
 // New returns a server answering from store with the compiler's configuration.
 func New(comp *Compiler, store *cache.Store[*Answers]) *Server {
 	s := &Server{
-		cfg:     comp.cfg,
-		comp:    comp,
-		store:   store,
-		log:     comp.cfg.Logger,
-		apexes:  map[*zone]*apexAnswers{},
-		slowSem: make(chan struct{}, comp.cfg.SlowWorkers),
-		fwdSem:  make(chan struct{}, comp.cfg.MaxForwards),
+		cfg:    comp.cfg,
+		comp:   comp,
+		store:  store,
+		log:    comp.cfg.Logger,
+		apexes: map[*zone]*apexAnswers{},
+		fwdSem: make(chan struct{}, comp.cfg.MaxForwards),
 	}
+	s.parking.init(comp.cfg.AwaitMaxBytes)
 	for i := range comp.zones {
 		a := &apexAnswers{}
 		a.tpls.Store(&map[variantKey][]byte{})
@@ -88,5 +88,5 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	// Slow-path replies still need the UDP sockets: the transport closes them after.
-	return s.tr.Shutdown(ctx, func(ctx context.Context) { transport.Wait(ctx, &s.inflight) })
+	return s.tr.Shutdown(ctx, s.drain)
 }
