@@ -96,9 +96,6 @@ func answerIs(want ...string) func(*dns.Msg) bool {
 // from our own answers; and when the upstream goes, the answer falls back to the
 // CNAME alone, never SERVFAIL.
 func TestCNAMEFlattening(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a Consul agent")
-	}
 	a := consultest.Start(t)
 	instance(t, a, "web", "web-1", "127.0.0.11", 8080)
 	a.RegisterExternal(t, "ext-node", "127.0.0.60", &api.AgentService{ID: "ext-1", Service: "ext", Address: "ext.example.test", Port: 5432})
@@ -172,9 +169,6 @@ func TestCNAMEFlattening(t *testing.T) {
 // spliced records too (they are data our zone points at, resolved whatever any
 // client asks), while a name outside the zone stays REFUSED to it.
 func TestCNAMEFlatteningOutsideAllowList(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a Consul agent")
-	}
 	a := consultest.Start(t)
 	a.RegisterExternal(t, "ext-node", "127.0.0.60", &api.AgentService{ID: "ext-1", Service: "ext", Address: "ext.example.test", Port: 5432})
 	up := startFlatUpstream(t)

@@ -15,9 +15,6 @@ import (
 // again. Nothing else moves in the catalog, so without the feed's watch of the
 // config entries the change would wait for an unrelated sweep.
 func TestIngressFollowsConfigEntry(t *testing.T) {
-	if testing.Short() {
-		t.Skip("needs a Consul agent")
-	}
 	a := consultest.Start(t)
 	meshCatalog(t, a)
 	b := bridgetest.Start(t, a.HTTPAddr, "--upstream", "none")
