@@ -171,13 +171,16 @@ func (f *flattener) stop() {
 	f.wg.Wait()
 }
 
-// loop starts the lookups that are due, and forgets targets no live answer names
-// any more (their answers were replaced or released, and collected).
+// loop starts the lookups that are due, takes records out of the answers once the
+// upstream's TTL has run out (also while a lookup is still waiting on a silent
+// upstream), and forgets targets no live answer names any more (their answers were
+// replaced or released, and collected).
 func (f *flattener) loop() {
 	defer f.wg.Done()
 	for {
 		now := time.Now()
 		next := now.Add(flatNegRefresh)
+		var expired []*Answers
 		f.mu.Lock()
 		for name, t := range f.targets {
 			for w := range t.subs {
@@ -188,6 +191,16 @@ func (f *flattener) loop() {
 			if len(t.subs) == 0 && !t.busy {
 				delete(f.targets, name)
 				continue
+			}
+			if r := t.recs.Load(); r != nil {
+				kept, dropped := r.fresh(now)
+				if dropped {
+					t.recs.Store(&kept)
+					expired = append(expired, t.live()...)
+				}
+				if e := kept.expiry(); !e.IsZero() && e.Before(next) {
+					next = e
+				}
 			}
 			if t.busy {
 				continue
@@ -203,6 +216,9 @@ func (f *flattener) loop() {
 			go f.refresh(t)
 		}
 		f.mu.Unlock()
+		for _, a := range expired {
+			a.rebuild()
+		}
 		timer := time.NewTimer(next.Sub(now))
 		select {
 		case <-f.ctx.Done():
@@ -278,15 +294,14 @@ func (f *flattener) refresh(t *flatTarget) {
 		t.failures = 0
 		t.due = now.Add(min(max(time.Duration(lowest)*time.Second/2, flatMinRefresh), flatMaxRefresh))
 	}
-	changed := !sameRecords(old, &next)
+	// The loop may have taken out records that expired while the lookups ran.
+	next, _ = next.fresh(time.Now())
+	cur := t.recs.Load()
+	changed := !sameRecords(cur, &next)
 	t.recs.Store(&next)
 	var subs []*Answers
 	if changed {
-		for w := range t.subs {
-			if a := w.Value(); a != nil {
-				subs = append(subs, a)
-			}
-		}
+		subs = t.live()
 	}
 	t.busy = false
 	f.mu.Unlock()
@@ -294,6 +309,42 @@ func (f *flattener) refresh(t *flatTarget) {
 		a.rebuild()
 	}
 	f.signal()
+}
+
+// live lists the answers that splice t and are still alive. f.mu must be held.
+func (t *flatTarget) live() []*Answers {
+	var out []*Answers
+	for w := range t.subs {
+		if a := w.Value(); a != nil {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// fresh is r without the families whose upstream TTL has run out by now, and
+// whether any was dropped.
+func (r *flatRecords) fresh(now time.Time) (flatRecords, bool) {
+	out := *r
+	dropped := false
+	for i := range out.fam {
+		if out.fam[i].recs != nil && !now.Before(out.fam[i].expires) {
+			out.fam[i] = flatFamily{}
+			dropped = true
+		}
+	}
+	return out, dropped
+}
+
+// expiry is when the first of r's families runs out; zero when r holds none.
+func (r *flatRecords) expiry() time.Time {
+	var e time.Time
+	for _, fam := range r.fam {
+		if fam.recs != nil && (e.IsZero() || fam.expires.Before(e)) {
+			e = fam.expires
+		}
+	}
+	return e
 }
 
 func sameRecords(a, b *flatRecords) bool {
