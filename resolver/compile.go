@@ -134,12 +134,19 @@ func (a *Answers) make(name string, k variantKey) *variant {
 }
 
 // splice appends, after the answer's CNAMEs, their targets' records of the type
-// asked, where the flattener knows them (flatten.go).
+// asked, where the flattener knows them (flatten.go). A CNAME whose target's first
+// lookup is still running gets TTL 0: that answer is replaced within moments, and a
+// client (Kong's new DNS client does not follow CNAMEs) must not keep it.
 func (a *Answers) splice(r *dnsmsg.Reply, qtype uint16) {
 	for i := range r.Answer {
-		if rec := &r.Answer[i]; rec.Type == wire.TypeCNAME {
-			r.Answer = append(r.Answer, a.c.flat.splice(rec.Target, a, qtype)...)
+		if r.Answer[i].Type != wire.TypeCNAME {
+			continue
 		}
+		recs, pending := a.c.flat.splice(r.Answer[i].Target, a, qtype)
+		if pending {
+			r.Answer[i].TTL = 0
+		}
+		r.Answer = append(r.Answer, recs...)
 	}
 }
 

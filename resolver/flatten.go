@@ -139,21 +139,22 @@ func (f *flattener) subscribe(host string, a *Answers) *flatTarget {
 }
 
 // splice is what a's answer for qtype adds after its CNAME to host: the host's
-// records of that type, if they are known and have not expired.
-func (f *flattener) splice(host string, a *Answers, qtype uint16) []dnsmsg.Record {
+// records of that type, if they are known and have not expired. pending says the
+// host's first lookup has not ended yet: the answers are rebuilt when it does.
+func (f *flattener) splice(host string, a *Answers, qtype uint16) (recs []dnsmsg.Record, pending bool) {
 	t := f.subscribe(host, a)
 	if t == nil {
-		return nil
+		return nil, false
 	}
 	r := t.recs.Load()
 	if r == nil {
-		return nil
+		return nil, true
 	}
 	fam := &r.fam[familyIndex(qtype)]
 	if !time.Now().Before(fam.expires) {
-		return nil
+		return nil, false
 	}
-	return fam.recs
+	return fam.recs, false
 }
 
 func (f *flattener) signal() {
