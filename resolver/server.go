@@ -47,6 +47,7 @@ func New(comp *Compiler, store *cache.Store[*Answers]) *Server {
 		s.apexes[&comp.zones[i]] = a
 	}
 	s.tcpStats = s.stats.shard()
+	comp.flat.srv.Store(s) // targets in our own zones are answered by s
 	return s
 }
 
@@ -84,7 +85,11 @@ func (s *Server) Addr() string {
 // Shutdown stops taking queries, lets those in flight finish within ctx, and closes.
 // Queries that arrive meanwhile and must wait get SERVFAIL at once.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if !s.closing.CompareAndSwap(false, true) || s.tr == nil {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer s.comp.flat.stop()
+	if s.tr == nil {
 		return nil
 	}
 	// Slow-path replies still need the UDP sockets: the transport closes them after.
