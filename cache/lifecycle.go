@@ -18,6 +18,10 @@ func (s *Store[C]) Await(ctx context.Context, dc, name string) (C, Result) {
 	return s.AwaitEntry(ctx, health.EntryService, dc, name)
 }
 
+// AwaitTimeout is how long Await, AwaitEntry and AwaitQuery wait at most: a caller
+// that parks queries behind one Await can tell when each of them is past it.
+func (s *Store[C]) AwaitTimeout() time.Duration { return s.cfg.AwaitTimeout }
+
 // AwaitEntry is Await for one entry of a service (LookupEntry).
 func (s *Store[C]) AwaitEntry(ctx context.Context, e health.Entry, dc, name string) (C, Result) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AwaitTimeout)

@@ -38,8 +38,9 @@ type Config struct {
 	// UDPSockets is how many UDP sockets share the address (SO_REUSEPORT), each
 	// with its own reader; 0 means one per CPU.
 	UDPSockets int
-	// SlowWorkers bounds the queries waiting on Consul at once (first fetches).
-	SlowWorkers int
+	// AwaitMaxBytes bounds the memory of the UDP queries waiting on Consul at once
+	// for a first fetch (park.go); past it, a query that must wait gets SERVFAIL.
+	AwaitMaxBytes int64
 	// TCPMaxConns and TCPIdleTimeout bound TCP clients.
 	TCPMaxConns    int
 	TCPIdleTimeout time.Duration
@@ -96,8 +97,8 @@ func (c *Config) normalize() error {
 	if c.MaxUDPSize < 512 {
 		return fmt.Errorf("max UDP size %d is below 512", c.MaxUDPSize)
 	}
-	if c.SlowWorkers <= 0 {
-		c.SlowWorkers = 256
+	if c.AwaitMaxBytes <= 0 {
+		c.AwaitMaxBytes = DefaultAwaitMaxBytes
 	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 512
