@@ -57,9 +57,6 @@ func importedCount(t *testing.T, imp *consultest.Agent, peer, svc string, n int)
 // does on the importing side, and follows the exporting side's health changes,
 // registrations and deregistrations.
 func TestPeeredServiceAsConsul(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts two Consul agents")
-	}
 	exp, imp := peeredClusters(t)
 	b := bridgetest.Start(t, imp.HTTPAddr, "--upstream", "none")
 	const w1, w2, w3 = "7f00000b.addr.consul.:8080", "7f00000c.addr.consul.:8080", "ext1.node.west.peer.consul.:8081"

@@ -44,9 +44,6 @@ func (c *blockingCounter) RoundTrip(req *http.Request) (*http.Response, error) {
 // share of the connection budget allows; each still follows its changes on the
 // exporting side, and never more than the share block at once.
 func TestPeerServicesWithinBudget(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts two Consul agents")
-	}
 	exp := consultest.Start(t, consultest.WithDatacenter("dc1"), consultest.WithNodeName("exp"))
 	imp := consultest.Start(t, consultest.WithDatacenter("dc2"), consultest.WithNodeName("imp"))
 	consultest.Peer(t, exp, "east", imp, "west")
