@@ -78,6 +78,9 @@ func (s *Store[C]) prepare(e health.Entry, dc, name string) <-chan struct{} {
 		return ch
 	}
 	sl := v.services[name]
+	if v.peer != nil && e == health.EntryService {
+		sl = s.peerSlotLocked(v, name)
+	}
 	if sl == nil {
 		return closedChan
 	}
@@ -147,6 +150,9 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 	if sl := m[strings.ToLower(name)]; sl != nil {
 		d.s.applyService(sl, st)
 		d.s.serviceChanged(sl)
+		if v.peer != nil {
+			d.s.peerNodes(d.dc)
+		}
 	}
 }
 
@@ -155,6 +161,10 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if isPeer(dc) {
+		s.peerCatalogLocked(dc)
+		return
+	}
 	old := s.snap.Load()
 	var oldSvcs map[string]*slot[C]
 	if v := old.dcs[dc]; v != nil {
@@ -233,6 +243,9 @@ func (s *Store[C]) releaseLocked(sl *slot[C]) {
 	old := sl.entry.Swap(nil)
 	sl.wmu.Unlock()
 	account(&s.stats, old, nil)
+	if isPeer(sl.dc) {
+		s.dropPeerSlotLocked(sl)
+	}
 }
 
 // applyService compiles and publishes a new state of sl, unless sl was released.

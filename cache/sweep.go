@@ -73,6 +73,7 @@ func (s *Store[C]) refreshDatacenters() {
 		s.log.Warn("reading datacenters", "err", err)
 		return
 	}
+	dcs = s.peerDatacenters(dcs)
 	known := make(map[string]bool, len(dcs)+1)
 	for _, dc := range dcs {
 		known[strings.ToLower(dc)] = true

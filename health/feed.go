@@ -112,16 +112,32 @@ func (w *Watcher) feedFor(dc string) *feed {
 // Hold asks for service name in dc: it is fetched now, delivered to dc's Sink, and
 // fetched again whenever the feed sees a change that may concern it, until Release.
 // Holding a held service does nothing. dc "" is the agent's own datacenter.
-func (w *Watcher) Hold(dc, name string) { w.feedFor(dc).hold(name) }
+func (w *Watcher) Hold(dc, name string) {
+	if _, ok := PeerOf(dc); ok {
+		w.peerFeedFor(dc).hold(name)
+		return
+	}
+	w.feedFor(dc).hold(name)
+}
 
 // Release stops keeping name fresh.
-func (w *Watcher) Release(dc, name string) { w.feedFor(dc).release(name) }
+func (w *Watcher) Release(dc, name string) {
+	if _, ok := PeerOf(dc); ok {
+		w.peerFeedFor(dc).release(name)
+		return
+	}
+	w.feedFor(dc).release(name)
+}
 
 // WatchDatacenter follows dc's catalog and keeps its held services fresh, delivering
 // to sink, until ctx is done; then it returns ctx.Err(). Like the Watch* calls, it
 // returns ErrNoDatacenter (wrapped) when the first answer says dc does not exist.
-// One call per datacenter at a time.
+// One call per datacenter at a time. A cluster peer (PeerDatacenter) is followed
+// service by service instead (peer.go).
 func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) error {
+	if _, ok := PeerOf(dc); ok {
+		return w.peerFeedFor(dc).watch(ctx, sink)
+	}
 	f := w.feedFor(dc)
 	f.mu.Lock()
 	f.sink = sink
@@ -169,7 +185,7 @@ func (w *Watcher) feedRunning(dc string, delta int) {
 	w.feedsMu.Lock()
 	defer w.feedsMu.Unlock()
 	w.running += delta
-	left := w.cfg.MaxConns - loopsPerFeed*w.running
+	left := w.cfg.MaxConns - loopsPerFeed*w.running - w.peerReserveLocked()
 	w.lim.setMax(left)
 	if delta > 0 && left < 1 {
 		w.log.Warn("the Consul connection budget is too small for the datacenters followed: over HTTP/1.1 refetches wait behind blocking queries; raise --consul-max-conns or use HTTPS",

@@ -273,6 +273,10 @@ func (c *Compiler) target(in *health.Instance, dc, zoneName string) (string, net
 	if !in.OwnAddress {
 		return in.Node + ".node." + dc + "." + zoneName, ip
 	}
+	if _, peer := health.PeerOf(dc); peer {
+		// An imported instance's own address: Consul 1.16 names no datacenter.
+		return hexAddr(ip) + ".addr." + zoneName, ip
+	}
 	return hexAddr(ip) + ".addr." + dc + "." + zoneName, ip
 }
 
