@@ -337,8 +337,10 @@ func TestColdBurstParked(t *testing.T) {
 	if q, _ := s.parking.count(); q != names*clients {
 		t.Fatalf("%d queries parked, want %d", q, names*clients)
 	}
+	// Each name's waiter holds it on its own goroutine, after its first query parked.
+	waitFor(t, "one hold per name", func() bool { return src.holds() >= names })
 	if n := src.holds(); n != names {
-		t.Fatalf("%d services held, want %d", n, names)
+		t.Fatalf("%d services held, want %d: one per name", n, names)
 	}
 
 	// Deliver in steps, each answered before the next, so no client socket's
