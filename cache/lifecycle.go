@@ -53,10 +53,8 @@ func (s *Store[C]) prepare(e health.Entry, dc, name string) <-chan struct{} {
 		dc = ""
 	}
 	if dc != "" && !s.snap.Load().known[dc] {
-		s.refreshDatacenters()
-		if !s.snap.Load().known[dc] {
-			return nil
-		}
+		// Wait for a read of the list; nil when one has just said dc is not there.
+		return s.refreshDatacenters()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -96,7 +96,8 @@ type Store[C any] struct {
 	onDemand  *lru.Cache[*slot[C], struct{}]
 	pendingDC map[string]chan struct{}
 	following map[string]bool // datacenters whose WatchDatacenter runs
-	lastDCs   time.Time
+	lastDCs   time.Time       // when the last datacenter read started
+	dcRead    chan struct{}   // closed when the running datacenter read ends; nil if none runs
 
 	stats     Stats
 	q         queries[C]
