@@ -38,6 +38,9 @@ type Config struct {
 	// UDPSockets is how many UDP sockets share the address (SO_REUSEPORT), each
 	// with its own reader; 0 means one per CPU.
 	UDPSockets int
+	// UDPReader is how each UDP reader waits for datagrams: "poller" or "thread"
+	// (transport.ReaderPoller, transport.ReaderThread); empty means the default.
+	UDPReader string
 	// SlowWorkers bounds the queries waiting on Consul at once (first fetches).
 	SlowWorkers int
 	// TCPMaxConns and TCPIdleTimeout bound TCP clients.

@@ -62,6 +62,7 @@ func (s *Server) Start() error {
 		MaxUDPReply:    int(s.cfg.MaxUDPSize),
 		TCPMaxConns:    s.cfg.TCPMaxConns,
 		TCPIdleTimeout: s.cfg.TCPIdleTimeout,
+		UDPReader:      s.cfg.UDPReader,
 		Logger:         s.log,
 	}, s)
 	if err != nil {
@@ -69,7 +70,7 @@ func (s *Server) Start() error {
 	}
 	s.tr = tr
 	tr.Serve()
-	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", tr.UDPSockets(), "udp_receive_buffer", tr.ReceiveBuffer())
+	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", tr.UDPSockets(), "udp_reader", s.cfg.UDPReader, "udp_receive_buffer", tr.ReceiveBuffer())
 	return nil
 }
 
