@@ -154,6 +154,9 @@ func (t *Transport) closeAll() {
 
 // Serve starts a reader per UDP socket and the TCP acceptor, and returns.
 func (t *Transport) Serve() {
+	if procs := reserveProcs(t.readers); procs > 0 {
+		t.log.Info("GOMAXPROCS raised for the UDP thread readers", "gomaxprocs", procs)
+	}
 	t.serving.Add(len(t.readers) + 1)
 	for _, r := range t.readers {
 		go func() {

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -38,11 +39,37 @@ type threadReader struct {
 	closed bool
 }
 
+// yieldEvery is how often the reader passes through the scheduler. A goroutine
+// that never does looks to the runtime's monitor (sysmon) like one that has run
+// for too long (10 ms on one scheduling tick): it then takes the P away at every
+// blocking recvmmsg, and the reader wakes sysmon to get one back at every query.
+const yieldEvery = 5 * time.Millisecond
+
 const (
 	threadIdle int32 = iota
 	threadServing
 	threadClosed
 )
+
+// reserveProcs makes room in the runtime for the thread readers: each one holds
+// a P (a slot of GOMAXPROCS) while it blocks in recvmmsg, and when no P is left
+// idle, sysmon takes the P away at every blocking call, so that the reader must
+// wake sysmon for one at every query. So GOMAXPROCS is raised to one more than
+// the thread readers when it is not above them already; it reports the new value,
+// or 0 when it was left alone.
+func reserveProcs(readers []udpReader) int {
+	n := 0
+	for _, r := range readers {
+		if _, ok := r.(*threadReader); ok {
+			n++
+		}
+	}
+	if n == 0 || runtime.GOMAXPROCS(0) > n {
+		return 0
+	}
+	runtime.GOMAXPROCS(n + 1)
+	return n + 1
+}
 
 // newThreadReader takes c's socket over: it keeps a blocking descriptor of its
 // own and closes c, which takes the socket out of the poller. The socket stays
@@ -86,7 +113,12 @@ func (r *threadReader) serve() {
 	wait := func(i int, pkt []byte, from netip.AddrPort, src []byte) {
 		later(s, pkt, from, r.sender(i, src))
 	}
+	yielded := time.Now()
 	for !r.stop.Load() {
+		if now := time.Now(); now.Sub(yielded) > yieldEvery {
+			runtime.Gosched()
+			yielded = now
+		}
 		b.prepare()
 		// MSG_WAITFORONE: block for the first datagram only, then take what is queued.
 		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(r.fd), uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_WAITFORONE, 0, 0)
