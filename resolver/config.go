@@ -39,7 +39,7 @@ type Config struct {
 	// with its own reader; 0 means one per CPU.
 	UDPSockets int
 	// UDPReader is how each UDP reader waits for datagrams: "poller" or "thread"
-	// (transport.ReaderPoller, transport.ReaderThread); empty means the default.
+	// (transport.ReaderPoller, transport.ReaderThread); empty means thread.
 	UDPReader string
 	// SlowWorkers bounds the queries waiting on Consul at once (first fetches).
 	SlowWorkers int

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -70,7 +71,7 @@ func (s *Server) Start() error {
 	}
 	s.tr = tr
 	tr.Serve()
-	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", tr.UDPSockets(), "udp_reader", s.cfg.UDPReader, "udp_receive_buffer", tr.ReceiveBuffer())
+	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", tr.UDPSockets(), "udp_reader", cmp.Or(s.cfg.UDPReader, transport.ReaderThread), "udp_receive_buffer", tr.ReceiveBuffer())
 	return nil
 }
 

@@ -40,6 +40,8 @@ func startReader(t *testing.T, s *Server, addr, reader string) string {
 // from any other source, so a wrong source shows up as a timeout.
 func TestWildcardRepliesFromQueriedAddress(t *testing.T) {
 	s := hotServer(t)
+	_, port, _ := net.SplitHostPort(startOn(t, s, "0.0.0.0:0"))
+	testRepliesFromQueriedAddress(t, port)
 	for _, reader := range udpReaders {
 		_, port, _ := net.SplitHostPort(startReader(t, s, "0.0.0.0:0", reader))
 		testRepliesFromQueriedAddress(t, port)

@@ -6,8 +6,10 @@
 // On Linux a UDP reader moves datagrams in batches (recvmmsg/sendmmsg) and answers
 // from the address each query was sent to (IP_PKTINFO); on other systems it reads
 // and writes one datagram at a time with the standard library. Both are kinds of
-// udpReader. On Linux a third kind (Config.UDPReader "thread") blocks a dedicated
-// OS thread in recvmmsg on a socket kept out of Go's poller, as Knot's workers do.
+// udpReader. On Linux a third kind, the default (Config.UDPReader "thread"),
+// blocks a dedicated OS thread in recvmmsg on a socket kept out of Go's poller, as
+// Knot's workers do: it costs half the CPU per query of the poller reader at a
+// low rate and a sixth less at saturation (bench/results/2026-11-30-udp-reader.md).
 package transport
 
 import (
@@ -57,8 +59,9 @@ type Config struct {
 	// TCPMaxConns and TCPIdleTimeout bound TCP clients.
 	TCPMaxConns    int
 	TCPIdleTimeout time.Duration
-	// UDPReader picks how a UDP reader waits for datagrams: ReaderPoller (the
-	// default) or ReaderThread. Outside Linux both are the portable reader.
+	// UDPReader picks how a UDP reader waits for datagrams: ReaderThread (the
+	// default, also when empty) or ReaderPoller. Outside Linux both are the
+	// portable reader.
 	UDPReader string
 	Logger    *slog.Logger
 }
@@ -70,7 +73,8 @@ const (
 	ReaderPoller = "poller"
 	// ReaderThread gives each reader an OS thread of its own that blocks in
 	// recvmmsg on a socket outside the poller: no poller or scheduler work per
-	// wake-up (Linux only).
+	// wake-up (Linux only). It raises GOMAXPROCS to one more than the readers
+	// (reserveProcs says why).
 	ReaderThread = "thread"
 )
 

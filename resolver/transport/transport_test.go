@@ -84,8 +84,9 @@ func start(t *testing.T, addr string, sockets int, kind string) (*Transport, *ec
 	t.Helper()
 	h := &echo{release: make(chan struct{})}
 	cfg := Config{Addr: addr, UDPSockets: sockets, MaxUDPReply: 1232, TCPMaxConns: 4, TCPIdleTimeout: 5 * time.Second}
-	if kind != readerPlain {
-		cfg.UDPReader = kind
+	cfg.UDPReader = kind
+	if kind == readerPlain {
+		cfg.UDPReader = ReaderPoller // replaced below; a thread reader would take the socket over
 	}
 	tr, err := Listen(cfg, h)
 	if err != nil {

@@ -146,7 +146,7 @@ type batchReader struct {
 }
 
 func newUDPReader(t *Transport, c *net.UDPConn) (udpReader, error) {
-	if t.cfg.UDPReader == ReaderThread {
+	if t.cfg.UDPReader != ReaderPoller {
 		return newThreadReader(t, c)
 	}
 	return newBatchReader(t, c)

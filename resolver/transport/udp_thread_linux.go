@@ -14,11 +14,16 @@ import (
 	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
-// threadReader serves one UDP socket the way Knot's workers do: its goroutine is
-// locked to an OS thread of its own, which blocks in recvmmsg on a socket kept out
-// of Go's poller. A wake-up is then the kernel waking that thread and nothing
-// else: no read that fails with EAGAIN first, no epoll_wait, no goroutine parked
-// and readied by the scheduler.
+// threadReader serves one UDP socket the way Knot's workers do: an OS thread
+// blocks in recvmmsg on a socket kept out of Go's poller. A wake-up is then the
+// kernel waking that thread and nothing else: no read that fails with EAGAIN
+// first, no epoll_wait, no goroutine parked and readied by the scheduler.
+//
+// The goroutine is not locked to its thread (runtime.LockOSThread): a goroutine
+// blocked in a system call keeps its thread anyway, and after one it goes on
+// running there. Locked, each of its passes through the scheduler (yieldEvery)
+// would cost two thread hand-offs: measured, 0.2 more context switches per query
+// at 2000 queries/s and no less CPU (bench/results/2026-11-30-udp-reader.md).
 //
 // The blocking calls go through unix.Syscall6 (the runtime's entersyscall), never
 // RawSyscall: while the thread waits in the kernel the runtime may hand its P to
@@ -106,8 +111,6 @@ func (r *threadReader) serve() {
 		return // closed before it started
 	}
 	defer r.closeFD()
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	s := r.t.h.Session(false)
 	b := r.b
 	wait := func(i int, pkt []byte, from netip.AddrPort, src []byte) {
