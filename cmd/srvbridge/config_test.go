@@ -46,6 +46,7 @@ func defaultConfig() Config {
 		ForwardStale:      time.Hour,
 
 		MaxUDPSize: 1232,
+		UDPReader:  "thread",
 	}
 }
 
