@@ -10,7 +10,7 @@
 # Targets (numbers of issue 11):
 #   1  N services x M instances, srvbridge on demand (default flags), then --prefetch:
 #      time to /readyz 200; SERVFAIL/NXDOMAIN after ready; p99 latency once every name
-#      was asked; most TCP connections to Consul at any moment (sampled every 100 ms);
+#      was asked, at rest under load and while the catalog changes; most TCP connections to Consul at any moment (sampled every 100 ms);
 #      Consul requests/s at rest (srvbridge's counter and the agent's own count)
 #   2  inside each run of 1: a check status change, a registration, a deregistration, a
 #      new service, a port and an address change, each timed to the DNS answer; and a
@@ -293,8 +293,11 @@ run() {
 	local first_cold=$((services - cold))
 	"$ctl" catalog-prop -touch -dns "127.0.0.1:$p_dns" -first "$first_cold" -count "$cold" -label "cold set touched" -out "$dir/touch.json" | tee -a "$work/setup.txt"
 	local cold_due=$(($(now_ns) + cold_secs * 1000000000))
-	bg load "$ctl" catalog-load -addr "127.0.0.1:$p_dns" -services "$services" -exclude "$cold" -clients "$clients" \
-		-interval "${interval}s" -sweep "$sweep" -secs 1h -out "$dir/load.json"
+	# The same load in two parts, so that latency at rest and latency while the catalog
+	# changes (each change a sweep of the held services) are reported apart.
+	local -a load_args=(-addr "127.0.0.1:$p_dns" -services "$services" -exclude "$cold" -clients "$clients"
+		-interval "${interval}s" -sweep "$sweep")
+	bg load "$ctl" catalog-load "${load_args[@]}" -secs "$((interval + 2 + steady_secs))s" -out "$dir/load-steady.json"
 	local load_pid=$bg_pid
 	sleep $((interval + 2))
 	log "run $label: at rest under load for ${steady_secs}s"
@@ -303,6 +306,10 @@ run() {
 	"$ctl" observe -admin "127.0.0.1:$p_admin" -pid "srvbridge=$sb" -pid "consul=$consul_pid" -consul-port "$port" \
 		-secs "${steady_secs}s" -label steady -clk-tck "$clk" -out "$dir/steady.jsonl" | tee -a "$work/setup.txt" >&2
 	reap "$a_pid"
+	reap "$load_pid"
+	# Every name was asked in the first part: no warm-up left to skip.
+	bg load "$ctl" catalog-load "${load_args[@]}" -warm 1ms -secs 1h -out "$dir/load.json"
+	load_pid=$bg_pid
 	log "run $label: propagation, $prop_samples changes per kind (at most ${prop_budget}s)"
 	"$ctl" catalog-prop -consul "$consul_addr" -dns "127.0.0.1:$p_dns" -instances "$instances" -first 0 -count "$first_cold" \
 		-samples "$prop_samples" -budget "${prop_budget}s" -label "propagation $label" -out "$dir/prop-hot.json" | tee -a "$work/setup.txt" ||

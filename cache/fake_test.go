@@ -29,6 +29,10 @@ type fakeSource struct {
 	queries  map[string]health.QueryResult
 	queryErr error // when set, every execution fails with it
 	executed int
+	// dcsHang, when set, makes every datacenter read wait for it to be closed, as
+	// a Consul that sits on the request would.
+	dcsHang  chan struct{}
+	dcsReads int
 }
 
 func newFake(services ...string) *fakeSource {
@@ -42,7 +46,20 @@ func newFake(services ...string) *fakeSource {
 }
 
 func (f *fakeSource) LocalDatacenter(context.Context) (string, error) { return "dc1", nil }
-func (f *fakeSource) Datacenters(context.Context) ([]string, error)   { return []string{"dc1"}, nil }
+func (f *fakeSource) Datacenters(ctx context.Context) ([]string, error) {
+	f.mu.Lock()
+	f.dcsReads++
+	hang := f.dcsHang
+	f.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return []string{"dc1"}, nil
+}
 
 func (f *fakeSource) WatchDatacenter(ctx context.Context, dc string, sink health.Sink) error {
 	f.mu.Lock()

@@ -18,6 +18,10 @@ func (s *Store[C]) Await(ctx context.Context, dc, name string) (C, Result) {
 	return s.AwaitEntry(ctx, health.EntryService, dc, name)
 }
 
+// AwaitTimeout is how long Await, AwaitEntry and AwaitQuery wait at most: a caller
+// that parks queries behind one Await can tell when each of them is past it.
+func (s *Store[C]) AwaitTimeout() time.Duration { return s.cfg.AwaitTimeout }
+
 // AwaitEntry is Await for one entry of a service (LookupEntry).
 func (s *Store[C]) AwaitEntry(ctx context.Context, e health.Entry, dc, name string) (C, Result) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.AwaitTimeout)
@@ -49,10 +53,8 @@ func (s *Store[C]) prepare(e health.Entry, dc, name string) <-chan struct{} {
 		dc = ""
 	}
 	if dc != "" && !s.snap.Load().known[dc] {
-		s.refreshDatacenters()
-		if !s.snap.Load().known[dc] {
-			return nil
-		}
+		// Wait for a read of the list; nil when one has just said dc is not there.
+		return s.refreshDatacenters()
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -74,6 +76,9 @@ func (s *Store[C]) prepare(e health.Entry, dc, name string) <-chan struct{} {
 		return ch
 	}
 	sl := v.services[name]
+	if v.peer != nil && e == health.EntryService {
+		sl = s.peerSlotLocked(v, name)
+	}
 	if sl == nil {
 		return closedChan
 	}
@@ -143,6 +148,9 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 	if sl := m[strings.ToLower(name)]; sl != nil {
 		d.s.applyService(sl, st)
 		d.s.serviceChanged(sl)
+		if v.peer != nil {
+			d.s.peerNodes(d.dc)
+		}
 	}
 }
 
@@ -151,6 +159,10 @@ func (d dcSink[C]) Service(st health.ServiceState) {
 func (s *Store[C]) applyCatalog(dc string, c health.Catalog) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if isPeer(dc) {
+		s.peerCatalogLocked(dc)
+		return
+	}
 	old := s.snap.Load()
 	var oldSvcs map[string]*slot[C]
 	if v := old.dcs[dc]; v != nil {
@@ -229,6 +241,9 @@ func (s *Store[C]) releaseLocked(sl *slot[C]) {
 	old := sl.entry.Swap(nil)
 	sl.wmu.Unlock()
 	account(&s.stats, old, nil)
+	if isPeer(sl.dc) {
+		s.dropPeerSlotLocked(sl)
+	}
 }
 
 // applyService compiles and publishes a new state of sl, unless sl was released.

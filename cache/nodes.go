@@ -28,7 +28,7 @@ func (s *Store[C]) applyNodes(dc string, n health.Nodes) {
 	old := s.snap.Load()
 	view := &dcView[C]{name: dc, nodes: nodes, nodeAddrs: addrs, nodesRead: true}
 	if v := old.dcs[dc]; v != nil {
-		view.services, view.servicesRead, view.mesh = v.services, v.servicesRead, v.mesh
+		view.services, view.servicesRead, view.mesh, view.peer = v.services, v.servicesRead, v.mesh, v.peer
 	}
 	s.install(old, view)
 	s.changes.Add(1)
@@ -39,9 +39,16 @@ func (s *Store[C]) applyNodes(dc string, n health.Nodes) {
 func (s *Store[C]) LookupNode(dc, name []byte) (*health.Node, Result) {
 	v, res := s.snap.Load().view(dc, true)
 	if v == nil {
+		if res == Miss && isPeerName(dc) {
+			return nil, NoService // a peer's nodes are those of its held services: none yet
+		}
 		return nil, res
 	}
-	if nd := v.nodes[string(name)]; nd != nil {
+	nodes := v.nodes
+	if v.peer != nil {
+		nodes = *v.peer.nodes.Load()
+	}
+	if nd := nodes[string(name)]; nd != nil {
 		return nd, Hit
 	}
 	return nil, NoService

@@ -96,10 +96,12 @@ type Store[C any] struct {
 	onDemand  *lru.Cache[*slot[C], struct{}]
 	pendingDC map[string]chan struct{}
 	following map[string]bool // datacenters whose WatchDatacenter runs
-	lastDCs   time.Time
+	lastDCs   time.Time       // when the last datacenter read started
+	dcRead    chan struct{}   // closed when the running datacenter read ends; nil if none runs
 
-	stats Stats
-	q     queries[C]
+	stats     Stats
+	q         queries[C]
+	peersSaid atomic.Bool // the failure to list the cluster peers was logged (peer.go)
 
 	changes        atomic.Uint64 // bumped by every applied update, for the state file
 	readFromConsul atomic.Bool   // the local catalog came from Consul, not a state file
@@ -131,6 +133,9 @@ type dcView[C any] struct {
 	nodes     map[string]*health.Node // lower-case node name → node
 	nodeAddrs map[netip.Addr]*health.Node
 	nodesRead bool
+	// peer is set for a cluster peer's imported services (peer.go), which Consul
+	// does not list: a name not held yet is a Miss, not NoService.
+	peer *peerView
 }
 
 // New returns a store; call Run to start following Consul.
@@ -255,6 +260,9 @@ func (s *Store[C]) lookup(kind health.Entry, dc, name []byte, evenEmpty bool) (C
 	}
 	sl := v.services[string(name)]
 	if sl == nil {
+		if v.peer != nil {
+			return zero, Miss
+		}
 		return zero, NoService
 	}
 	if kind != health.EntryService {

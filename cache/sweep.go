@@ -49,7 +49,13 @@ func (s *Store[C]) refreshDatacentersLoop() {
 	t := time.NewTicker(s.cfg.DCRefresh)
 	defer t.Stop()
 	for {
-		s.refreshDatacenters()
+		if done := s.refreshDatacenters(); done != nil {
+			select {
+			case <-done:
+			case <-s.ctx.Done():
+				return
+			}
+		}
 		select {
 		case <-s.ctx.Done():
 			return
@@ -58,21 +64,42 @@ func (s *Store[C]) refreshDatacentersLoop() {
 	}
 }
 
-// refreshDatacenters is rate limited: a flood of names with made-up datacenters costs
-// Consul at most one request per interval.
-func (s *Store[C]) refreshDatacenters() {
+// refreshDatacenters starts a read of the datacenter list (and the cluster peers)
+// and returns a channel closed when it is over; a read already running is shared.
+// It returns nil when a read started less than dcMinInterval ago has ended: a flood
+// of names with made-up datacenters costs Consul at most one read per interval. The
+// read runs on its own goroutine so that a query waiting for it gives up at its own
+// await timeout, however long Consul takes: /v1/peerings has been seen to answer a
+// token without peering:read only after 5 s.
+func (s *Store[C]) refreshDatacenters() <-chan struct{} {
 	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dcRead != nil {
+		return s.dcRead
+	}
 	if time.Since(s.lastDCs) < dcMinInterval {
-		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.lastDCs = time.Now()
-	s.mu.Unlock()
+	done := make(chan struct{})
+	s.dcRead = done
+	go func() {
+		s.readDatacenters()
+		s.mu.Lock()
+		s.dcRead = nil
+		s.mu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+func (s *Store[C]) readDatacenters() {
 	dcs, err := s.src.Datacenters(s.ctx)
 	if err != nil {
 		s.log.Warn("reading datacenters", "err", err)
 		return
 	}
+	dcs = s.peerDatacenters(dcs)
 	known := make(map[string]bool, len(dcs)+1)
 	for _, dc := range dcs {
 		known[strings.ToLower(dc)] = true

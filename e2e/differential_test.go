@@ -192,7 +192,9 @@ var differentialForms = []form{
 	{"`<svc>.service.<dc>.dc`", []string{"web.service.dc1.dc.consul.", "web.service.nodc.dc.consul."}},
 	{"`<svc>.service` with `.ns`, `.ap`", []string{"web.service.default.ns.consul.", "web.service.default.ap.dc1.dc.consul.", "web.service.other.ns.consul."}},
 	{"`_<svc>._<tag or tcp>[.service]`", []string{"_web._tcp.service.consul.", "_web._v1.service.consul.", "_web._tcp.consul.", "_db._primary.dc1.consul."}},
-	{"`<svc>.service.<peer>.peer`", []string{"web.service.cluster2.peer.consul."}},
+	{"`<svc>.service.<peer>.peer`", []string{"web.service.cluster2.peer.consul.", "v1.web.service.cluster2.peer.consul.",
+		"_web._tcp.service.cluster2.peer.consul.", "nope.service.cluster2.peer.consul.", "web.service.nopeer.peer.consul.",
+		"pext1.node.cluster2.peer.consul.", "7f000047.addr.cluster2.peer.consul."}},
 	{"`<node>.node`", []string{"consultest.node.consul.", "ext-node.node.dc1.consul.", "nope.node.consul."}},
 	{"`<hex>.addr`", []string{"7f00000b.addr.consul.", "7f00000b.addr.dc1.consul.", "fd000000000000000000000000000011.addr.consul.", "7f0b.addr.consul."}},
 	{"`<name>.query`", []string{"webq.query.consul.", "webq.query.dc1.consul.", "_webq._tcp.query.consul.", "nope.query.consul."}},
@@ -231,24 +233,28 @@ func TestDifferential(t *testing.T) {
 
 	a := consultest.Start(t)
 	differentialCatalog(t, a)
+	peer := differentialPeer(t, a)
 	// TTLs are compared out (each server has its own); srvbridge answers PTR for
 	// addresses it knows without forwarding, as Consul does.
 	b := bridgetest.Start(t, a.HTTPAddr, "--upstream", "none")
 	waitFor(t, b, "web.connect.consul.", dns.TypeSRV, func(r *dns.Msg) bool { return len(r.Answer) == 2 })
 	waitFor(t, b, "web.service.consul.", dns.TypeSRV, func(r *dns.Msg) bool { return len(r.Answer) == 3 })
+	waitFor(t, b, "web.service.cluster2.peer.consul.", dns.TypeSRV, func(r *dns.Msg) bool { return len(r.Answer) == 3 })
 
 	byForm := map[string]*counts{}
 	failures := 0
 	compareAll(t, a, b, diffs, byForm, &failures)
 	// Again after checks flipped: web-1 and a sidecar critical, web-3 passing, db's
-	// node with a critical node check.
+	// node with a critical node check, the peer's pweb-1 critical.
 	a.SetTTL(t, "service:web-1", "fail")
 	a.SetTTL(t, "service:web-3", "pass")
 	a.SetTTL(t, "service:web-2-sidecar-proxy", "fail")
 	a.RegisterExternal(t, "ext-node", "127.0.0.60", nil,
 		&api.HealthCheck{CheckID: "ext-down", Name: "ext down", Status: api.HealthCritical})
+	peer.SetTTL(t, "service:pweb-1", "fail")
 	waitFor(t, b, "web.service.consul.", dns.TypeSRV, func(r *dns.Msg) bool { return len(r.Answer) == 2 })
 	waitFor(t, b, "web.connect.consul.", dns.TypeSRV, func(r *dns.Msg) bool { return len(r.Answer) == 1 })
+	waitFor(t, b, "web.service.cluster2.peer.consul.", dns.TypeSRV, func(r *dns.Msg) bool { return len(r.Answer) == 2 })
 	waitFor(t, b, "db.service.consul.", dns.TypeSRV, isRcode(dns.RcodeNameError))
 	compareAll(t, a, b, diffs, byForm, &failures)
 	if failures > 40 {

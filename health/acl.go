@@ -101,6 +101,8 @@ func endpointOf(k Kind) string {
 		return "/v1/catalog/service/consul"
 	case KindChecks:
 		return "/v1/health/state/any"
+	case KindConfig:
+		return "/v1/config/ingress-gateway"
 	default:
 		return "/v1/agent/self"
 	}
@@ -121,7 +123,7 @@ func loopEndpoint(k Kind, what string) string {
 // filtered by the service's and its node's rules both, and so are query results.
 func permissionOf(k Kind) string {
 	switch k {
-	case KindCatalog:
+	case KindCatalog, KindConfig:
 		return "service:read"
 	case KindNodes:
 		return "node:read"

@@ -11,7 +11,7 @@ import (
 )
 
 // The change feed of one datacenter. Instead of a blocking query per service (one
-// HTTP/1.1 connection each, and Consul's agents accept 200 per client), three
+// HTTP/1.1 connection each, and Consul's agents accept 200 per client), four
 // blocking queries follow the whole datacenter and say which services changed; a
 // small pool refetches only those, with non-blocking reads. See docs/consul-watch.md
 // for the measurements behind each rule.
@@ -29,6 +29,8 @@ import (
 //     stays the same), so each move refetches every held service: a sweep.
 //   - nodes: /v1/catalog/nodes, for <node>.node names and for node addresses,
 //     which instances without an address of their own answer with.
+//   - gateways: /v1/config/ingress-gateway, which services each ingress gateway
+//     exposes: a change there alone moves none of the other three (mesh.go).
 //
 // Only held services are refetched: those the cache serves (on demand or
 // prefetched). A held service is fetched when first held and again on each
@@ -63,6 +65,7 @@ type feed struct {
 	nodeSvcs               map[string]map[string]struct{}
 	nodeAddr               map[string]string
 	meshBy                 map[string]map[string]struct{} // service → held mesh entries with instances of it (mesh.go)
+	exposed                map[string]bool                // gateway/service pairs of the ingress-gateway config entries (mesh.go); nil before the first answer
 	checks                 map[checkKey]checkSeen         // the non-passing checks of the last answer
 	wake                   chan struct{}
 }
@@ -109,16 +112,32 @@ func (w *Watcher) feedFor(dc string) *feed {
 // Hold asks for service name in dc: it is fetched now, delivered to dc's Sink, and
 // fetched again whenever the feed sees a change that may concern it, until Release.
 // Holding a held service does nothing. dc "" is the agent's own datacenter.
-func (w *Watcher) Hold(dc, name string) { w.feedFor(dc).hold(name) }
+func (w *Watcher) Hold(dc, name string) {
+	if _, ok := PeerOf(dc); ok {
+		w.peerFeedFor(dc).hold(name)
+		return
+	}
+	w.feedFor(dc).hold(name)
+}
 
 // Release stops keeping name fresh.
-func (w *Watcher) Release(dc, name string) { w.feedFor(dc).release(name) }
+func (w *Watcher) Release(dc, name string) {
+	if _, ok := PeerOf(dc); ok {
+		w.peerFeedFor(dc).release(name)
+		return
+	}
+	w.feedFor(dc).release(name)
+}
 
 // WatchDatacenter follows dc's catalog and keeps its held services fresh, delivering
 // to sink, until ctx is done; then it returns ctx.Err(). Like the Watch* calls, it
 // returns ErrNoDatacenter (wrapped) when the first answer says dc does not exist.
-// One call per datacenter at a time.
+// One call per datacenter at a time. A cluster peer (PeerDatacenter) is followed
+// service by service instead (peer.go).
 func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) error {
+	if _, ok := PeerOf(dc); ok {
+		return w.peerFeedFor(dc).watch(ctx, sink)
+	}
 	f := w.feedFor(dc)
 	f.mu.Lock()
 	f.sink = sink
@@ -129,8 +148,8 @@ func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) err
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for _, loop := range []func(context.Context) error{f.watchServices, f.watchNodes, f.watchChecks} {
+	errs := make(chan error, loopsPerFeed)
+	for _, loop := range []func(context.Context) error{f.watchServices, f.watchNodes, f.watchChecks, f.watchIngress} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -157,7 +176,7 @@ func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) err
 // loopsPerFeed is the blocking queries of one feed. Over HTTP/1.1 each holds a
 // connection for as long as it waits, so they come off the refetch pool's share of
 // the budget; over HTTP/2 this is only conservative.
-const loopsPerFeed = 3
+const loopsPerFeed = 4
 
 // feedRunning counts the feeds running and gives the refetch pool what their
 // blocking queries leave of the budget. When they leave nothing, refetches would
@@ -166,7 +185,7 @@ func (w *Watcher) feedRunning(dc string, delta int) {
 	w.feedsMu.Lock()
 	defer w.feedsMu.Unlock()
 	w.running += delta
-	left := w.cfg.MaxConns - loopsPerFeed*w.running
+	left := w.cfg.MaxConns - loopsPerFeed*w.running - w.peerReserveLocked()
 	w.lim.setMax(left)
 	if delta > 0 && left < 1 {
 		w.log.Warn("the Consul connection budget is too small for the datacenters followed: over HTTP/1.1 refetches wait behind blocking queries; raise --consul-max-conns or use HTTPS",

@@ -310,7 +310,7 @@ func waitGroup(t *testing.T, wg *sync.WaitGroup, why string) {
 // the refetch pool's share of the connection budget, never below one.
 func TestPoolShareShrinksWithFeeds(t *testing.T) {
 	w := fastWatcher(t) // budget 8
-	for i, want := range []int{5, 2, 1} {
+	for i, want := range []int{8 - loopsPerFeed, max(8-2*loopsPerFeed, 1), 1} {
 		w.feedRunning(fmt.Sprint("dc", i), 1)
 		if _, most := w.RequestLimit(); most != want {
 			t.Errorf("%d feeds: pool of %d, want %d", i+1, most, want)
@@ -318,8 +318,8 @@ func TestPoolShareShrinksWithFeeds(t *testing.T) {
 	}
 	w.feedRunning("dc2", -1)
 	w.feedRunning("dc1", -1)
-	if _, most := w.RequestLimit(); most != 5 {
-		t.Errorf("back to one feed: pool of %d, want 5", most)
+	if _, most := w.RequestLimit(); most != 8-loopsPerFeed {
+		t.Errorf("back to one feed: pool of %d, want %d", most, 8-loopsPerFeed)
 	}
 }
 

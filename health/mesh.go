@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"slices"
 	"strings"
 )
@@ -75,4 +76,78 @@ func sourcesOf(name string, slim []serviceEntry) []string {
 		}
 	}
 	return out
+}
+
+// ingressPath lists every ingress-gateway config entry of a datacenter. Which
+// services a gateway exposes lives only there: a change of it alone moves neither
+// the services, the nodes nor the checks index, so without this watch a service
+// added to or removed from a gateway would reach <svc>.ingress only at the next
+// sweep. Its index moves on every config entry write, of any kind (Consul 1.16.3
+// keeps one index for the config-entries table), and on nothing else: the answer
+// is diffed, and only a change of what a gateway exposes marks anything.
+const ingressPath = "/v1/config/ingress-gateway"
+
+// ingressEntry is the part of an ingress-gateway config entry that says what the
+// gateway exposes.
+type ingressEntry struct {
+	Name      string
+	Listeners []struct {
+		Services []struct{ Name string }
+	}
+}
+
+// anyService is the wildcard an ingress listener may expose instead of names.
+const anyService = "*"
+
+func (f *feed) watchIngress(ctx context.Context) error {
+	return run(ctx, f.w, KindConfig, "ingress gateways "+f.dc, func(ctx context.Context, index uint64) ([]ingressEntry, uint64, error) {
+		q, cancel := f.w.queryOptions(ctx, f.dc, index)
+		defer cancel()
+		var entries []ingressEntry
+		meta, err := f.w.cfg.Client.Raw().Query(ingressPath, &entries, q)
+		if err != nil {
+			return nil, 0, classify(f.dc, err)
+		}
+		return entries, meta.LastIndex, f.w.leader(meta)
+	}, f.ingressChanged)
+}
+
+// ingressChanged diffs what the gateways expose against the last answer and marks
+// the held <svc>.ingress entries of the services that came or went: a change costs
+// one refetch per such entry, whatever the size of the catalog. The first answer is
+// compared with nothing and marks every held ingress entry, as the other loops'
+// first answers do; so does a change of a wildcard listener.
+func (f *feed) ingressChanged(entries []ingressEntry) {
+	cur := map[string]bool{}
+	for _, e := range entries {
+		for _, l := range e.Listeners {
+			for _, s := range l.Services {
+				cur[strings.ToLower(e.Name)+"/"+strings.ToLower(s.Name)] = true
+			}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.exposed
+	f.exposed = cur
+	changed := map[string]bool{}
+	all := old == nil
+	for _, m := range [2][2]map[string]bool{{old, cur}, {cur, old}} {
+		for pair := range m[0] {
+			if !m[1][pair] {
+				_, svc, _ := strings.Cut(pair, "/")
+				changed[svc] = true
+				all = all || svc == anyService
+			}
+		}
+	}
+	if !all && len(changed) == 0 {
+		return
+	}
+	for name := range f.held {
+		if e, svc := SplitHeld(name); e == EntryIngress && (all || changed[strings.ToLower(svc)]) {
+			f.markLocked(name, true)
+		}
+	}
+	f.signal()
 }

@@ -25,7 +25,10 @@ func classifyChecks(checks api.HealthChecks, onlyPassing bool) Status {
 		if c == nil {
 			continue
 		}
-		if isMaintenance(c.CheckID) || c.Status == api.HealthCritical {
+		// An instance imported from a cluster peer carries one aggregated check,
+		// "<id>:overall-check", whose status is "maintenance" when the exporting
+		// side put it or its node in maintenance (Consul 1.16.3).
+		if isMaintenance(c.CheckID) || c.Status == api.HealthCritical || c.Status == api.HealthMaint {
 			return Critical
 		}
 		if c.Status != api.HealthPassing {

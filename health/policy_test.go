@@ -31,6 +31,9 @@ func TestClassifyChecks(t *testing.T) {
 		{"service maintenance", api.HealthChecks{chk(api.ServiceMaintPrefix+"web-1", api.HealthCritical)}, Critical, Critical},
 		// Maintenance is matched by ID, not only by the critical status Consul gives it.
 		{"maintenance whatever its status", api.HealthChecks{chk(api.ServiceMaintPrefix+"web-1", api.HealthPassing)}, Critical, Critical},
+		// An imported instance's aggregated check says "maintenance" (Consul 1.16.3
+		// still serves it, see docs/dns.md).
+		{"imported maintenance", api.HealthChecks{chk("web-1:overall-check", api.HealthMaint)}, Critical, Critical},
 		// Consul's DNS only drops critical by default, so an unknown status is served;
 		// only_passing drops it.
 		{"non-standard status", api.HealthChecks{svc("unknown")}, Warning, Critical},

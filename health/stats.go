@@ -16,12 +16,13 @@ const (
 	KindQuery                   // /v1/query/<name>/execute (one-shot)
 	KindProbe                   // a consistent read while Consul is unreachable (gate.go)
 	KindChecks                  // /v1/health/state/any, the change feed's checks (feed.go)
+	KindConfig                  // /v1/config/ingress-gateway, the change feed's gateways (mesh.go)
 	numKinds
 )
 
 // Kinds lists every Kind, so metrics code can export all of them without knowing them.
 func Kinds() []Kind {
-	return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery, KindProbe, KindChecks}
+	return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery, KindProbe, KindChecks, KindConfig}
 }
 
 func (k Kind) String() string {
@@ -40,6 +41,8 @@ func (k Kind) String() string {
 		return "probe"
 	case KindChecks:
 		return "checks"
+	case KindConfig:
+		return "config"
 	default:
 		return "unknown"
 	}

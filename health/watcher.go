@@ -72,6 +72,7 @@ type Watcher struct {
 	feedsMu sync.Mutex
 	feeds   map[string]*feed // datacenter as asked ("" = the agent's own) → its feed
 	running int              // feeds whose WatchDatacenter runs
+	peers   peerSet          // cluster peers (peer.go)
 }
 
 // NewWatcher applies defaults to cfg. It panics if cfg.Client is nil.

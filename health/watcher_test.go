@@ -510,14 +510,23 @@ func TestWatchSurvivesHungAgent(t *testing.T) {
 }
 
 // loopRequests counts the requests of the feed's loops and its refetches.
-func loopRequests(w *Watcher) uint64 {
-	return w.Stats().Requests(KindCatalog) + w.Stats().Requests(KindNodes) + w.Stats().Requests(KindChecks) +
-		w.Stats().Requests(KindService)
+// loopKinds are the requests of a datacenter's feed: its blocking loops and its
+// refetches. Whichever loop hits a hung agent first closes the gate, and the others
+// then wait at it without failing themselves, so a count must include every loop.
+var loopKinds = []Kind{KindCatalog, KindNodes, KindChecks, KindConfig, KindService}
+
+func loopRequests(w *Watcher) (n uint64) {
+	for _, k := range loopKinds {
+		n += w.Stats().Requests(k)
+	}
+	return n
 }
 
 // loopErrors counts the failed requests of the feed, loops and refetches: the first to
 // fail closes the gate, and the loops drop their requests without an error of their own.
-func loopErrors(w *Watcher) uint64 {
-	return w.Stats().Errors(KindCatalog) + w.Stats().Errors(KindNodes) + w.Stats().Errors(KindChecks) +
-		w.Stats().Errors(KindService)
+func loopErrors(w *Watcher) (n uint64) {
+	for _, k := range loopKinds {
+		n += w.Stats().Errors(k)
+	}
+	return n
 }

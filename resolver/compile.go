@@ -21,6 +21,7 @@ type Compiler struct {
 	zones  []zone
 	soa    wire.SOA
 	search []searchSuffix
+	flat   *flattener // resolves the CNAME targets spliced into answers (flatten.go)
 }
 
 // NewCompiler checks cfg and returns a compiler for it.
@@ -34,6 +35,7 @@ func NewCompiler(cfg Config) (*Compiler, error) {
 	if cfg.AltDomain != "" {
 		c.zones = append(c.zones, zone{name: []byte(cfg.AltDomain)})
 	}
+	c.flat = newFlattener(c.zones, cfg.Forwarder, cfg.Logger)
 	return c, nil
 }
 
@@ -57,16 +59,44 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 			a.vip, a.vipOK = ip.As4(), true
 		}
 	}
+	// Held from before the first splice subscribes a to a CNAME target until its
+	// memo is in place: a rebuild for new target records waits for it (flatten.go).
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.memo.Store(&memo{})
 	m := memo{}
 	if prev != nil {
-		for name, vs := range *prev.memo.Load() {
-			for _, v := range vs {
-				m[name] = append(m[name], a.make(name, v.key))
+		m = a.remake(*prev.memo.Load())
+	}
+	a.memo.Store(&m)
+	// The targets of host-name addresses are resolved now, before anyone asks A.
+	for _, in := range svc.Instances {
+		if _, err := netip.ParseAddr(in.Address); err != nil {
+			if host, err := wire.Domain(in.Address); err == nil {
+				c.flat.subscribe(host, a)
 			}
 		}
 	}
-	a.memo.Store(&m)
 	return a
+}
+
+// remake builds every variant of old anew for a. a.mu must be held.
+func (a *Answers) remake(old memo) memo {
+	m := memo{}
+	for name, vs := range old {
+		for _, v := range vs {
+			m[name] = append(m[name], a.make(name, v.key))
+		}
+	}
+	return m
+}
+
+// rebuild remakes a's variants in place: a CNAME target's records changed.
+func (a *Answers) rebuild() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	m := a.remake(*a.memo.Load())
+	a.memo.Store(&m)
 }
 
 // make builds every rotation of one variant.
@@ -84,6 +114,9 @@ func (a *Answers) make(name string, k variantKey) *variant {
 		copy(rot, insts[start:])
 		copy(rot[len(insts)-start:], insts[:start])
 		reply := a.c.serviceReply(name, &p, a.svc, rot, k)
+		if k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA {
+			a.splice(reply, k.qtype)
+		}
 		if len(reply.Answer) == 0 {
 			// Nothing to rotate: NXDOMAIN or NODATA, with the zone's SOA.
 			v.rots = append(v.rots, a.c.soaReply(name, k, reply.Rcode, false, p.apexOff))
@@ -98,6 +131,23 @@ func (a *Answers) make(name string, k variantKey) *variant {
 		v.truncated = v.truncated || packed.Truncated
 	}
 	return v
+}
+
+// splice appends, after the answer's CNAMEs, their targets' records of the type
+// asked, where the flattener knows them (flatten.go). A CNAME whose target's first
+// lookup is still running gets TTL 0: that answer is replaced within moments, and a
+// client (Kong's new DNS client does not follow CNAMEs) must not keep it.
+func (a *Answers) splice(r *dnsmsg.Reply, qtype uint16) {
+	for i := range r.Answer {
+		if r.Answer[i].Type != wire.TypeCNAME {
+			continue
+		}
+		recs, pending := a.c.flat.splice(r.Answer[i].Target, a, qtype)
+		if pending {
+			r.Answer[i].TTL = 0
+		}
+		r.Answer = append(r.Answer, recs...)
+	}
 }
 
 // serviceReply lays out the records Consul would send for these instances.
@@ -222,6 +272,10 @@ func (c *Compiler) target(in *health.Instance, dc, zoneName string) (string, net
 	ip = ip.Unmap()
 	if !in.OwnAddress {
 		return in.Node + ".node." + dc + "." + zoneName, ip
+	}
+	if _, peer := health.PeerOf(dc); peer {
+		// An imported instance's own address: Consul 1.16 names no datacenter.
+		return hexAddr(ip) + ".addr." + zoneName, ip
 	}
 	return hexAddr(ip) + ".addr." + dc + "." + zoneName, ip
 }

@@ -41,8 +41,9 @@ type Config struct {
 	// UDPReader is how each UDP reader waits for datagrams: "poller" or "thread"
 	// (transport.ReaderPoller, transport.ReaderThread); empty means thread.
 	UDPReader string
-	// SlowWorkers bounds the queries waiting on Consul at once (first fetches).
-	SlowWorkers int
+	// AwaitMaxBytes bounds the memory of the UDP queries waiting on Consul at once
+	// for a first fetch (park.go); past it, a query that must wait gets SERVFAIL.
+	AwaitMaxBytes int64
 	// TCPMaxConns and TCPIdleTimeout bound TCP clients.
 	TCPMaxConns    int
 	TCPIdleTimeout time.Duration
@@ -99,8 +100,8 @@ func (c *Config) normalize() error {
 	if c.MaxUDPSize < 512 {
 		return fmt.Errorf("max UDP size %d is below 512", c.MaxUDPSize)
 	}
-	if c.SlowWorkers <= 0 {
-		c.SlowWorkers = 256
+	if c.AwaitMaxBytes <= 0 {
+		c.AwaitMaxBytes = DefaultAwaitMaxBytes
 	}
 	if c.TCPMaxConns <= 0 {
 		c.TCPMaxConns = 512

@@ -48,7 +48,7 @@ type parsed struct {
 	apexOff int    // where the zone suffix starts in the name (and, +12, in the packet)
 	svc     []byte // service, node, query name, or hex address
 	tag     []byte // may span labels ("v1.beta"); empty means no tag filter
-	dc      []byte // empty means the local datacenter
+	dc      []byte // empty means the local datacenter; "<peer>.peer" a cluster peer
 	peer    bool   // a <svc>.virtual name with a peer (or anything) after the kind
 }
 
@@ -67,6 +67,7 @@ var (
 	lblDC      = []byte("dc")
 	lblNS      = []byte("ns")
 	lblAP      = []byte("ap")
+	lblPeer    = []byte("peer")
 	lblDefault = []byte("default")
 	lblTCP     = []byte("tcp")
 )
@@ -105,6 +106,7 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 		}
 	}
 	at := func(i int) []byte { return rest[lbl[i].s:lbl[i].e] }
+	joined := func(from, to int) []byte { return rest[lbl[from].s:lbl[to-1].e] }
 	// Labels [0, parts) name the thing; labels [suffix, n) name the datacenter.
 	k, parts, suffix := kindInvalid, -1, -1
 	for i := n - 1; i >= 0 && parts < 0; i-- {
@@ -144,6 +146,16 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 	case m == 0:
 	case m == 1:
 		p.dc = at(suffix)
+	case m == 2 && bytes.Equal(at(suffix+1), lblPeer):
+		// "<peer>.peer", alone (Consul 1.16 refuses it beside ns, ap or dc): a
+		// service imported from a cluster peer, which the cache holds under the
+		// datacenter name "<peer>.peer" (health.PeerDatacenter), the very bytes of
+		// the name. An .addr name ignores it, as in Consul; a node name is one of
+		// the nodes of the peer's held services (cache/peer.go).
+		if k != kindService && k != kindAddr && k != kindNode {
+			return p
+		}
+		p.dc = joined(suffix, n)
 	case m%2 == 0 && k != kindQuery:
 		order, dc := 0, []byte(nil)
 		for i := suffix; i < n; i += 2 {
@@ -163,7 +175,6 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 	default:
 		return p
 	}
-	joined := func(from, to int) []byte { return rest[lbl[from].s:lbl[to-1].e] }
 	switch k {
 	case kindService:
 		if parts == 2 && at(0)[0] == '_' && at(1)[0] == '_' {

@@ -53,7 +53,22 @@ func TestParseName(t *testing.T) {
 		{"web.service.dc2.dc.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 30},
 		{"web.service.default.ns.default.ns.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
 		{"web.service.default.ns.dc2.consul.", wire.TypeA, kindInvalid, "", "", "", 27},
-		{"web.service.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 23},
+		// Cluster peering: "<peer>.peer" alone, held as the datacenter "<peer>.peer";
+		// next to ns, ap or dc, or after another kind, Consul 1.16.3 answers NXDOMAIN.
+		{"web.service.peer1.peer.consul.", wire.TypeA, kindService, "web", "", "peer1.peer", 23},
+		{"v1.web.service.peer1.peer.consul.", wire.TypeSRV, kindService, "web", "v1", "peer1.peer", 26},
+		{"_web._v1.service.peer1.peer.consul.", wire.TypeSRV, kindService, "web", "v1", "peer1.peer", 28},
+		{"_web._tcp.service.peer1.peer.consul.", wire.TypeSRV, kindService, "web", "", "peer1.peer", 29},
+		{"_web._tcp.peer1.peer.consul.", wire.TypeSRV, kindService, "web", "", "peer1.peer", 21},
+		{"web.service.peer1.peer.alt.example.", wire.TypeA, kindService, "web", "", "peer1.peer", 23},
+		{"7f000001.addr.peer1.peer.consul.", wire.TypeA, kindAddr, "7f000001", "", "peer1.peer", 25},
+		{"web.service.default.ns.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
+		{"web.service.peer1.peer.default.ap.consul.", wire.TypeA, kindInvalid, "", "", "", 34},
+		{"web.service.peer1.peer.dc2.dc.consul.", wire.TypeA, kindInvalid, "", "", "", 30},
+		{"web.service.peer.consul.", wire.TypeA, kindService, "web", "", "peer", 17},
+		{"web.connect.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 23},
+		{"n1.node.peer1.peer.consul.", wire.TypeA, kindNode, "n1", "", "peer1.peer", 19},
+		{"pq.query.peer1.peer.consul.", wire.TypeA, kindInvalid, "", "", "", 20},
 		{"web.connect.consul.", wire.TypeSRV, kindConnect, "web", "", "", 12},
 		{"web.connect.dc2.consul.", wire.TypeA, kindConnect, "web", "", "dc2", 16},
 		{"web.connect.default.ns.dc2.dc.consul.", wire.TypeA, kindConnect, "web", "", "dc2", 30},
@@ -113,6 +128,7 @@ func TestParseNameAllocatesNothing(t *testing.T) {
 		{"v1.web.connect.dc1.consul.", kindConnect},
 		{"web.ingress.default.ns.dc1.dc.consul.", kindIngress},
 		{"web.virtual.peer1.consul.", kindVirtual},
+		{"v1.web.service.peer1.peer.consul.", kindService},
 	} {
 		name := []byte(tc.name)
 		allocs := testing.AllocsPerRun(100, func() {

@@ -23,31 +23,32 @@ type Server struct {
 	apexes map[*zone]*apexAnswers
 
 	tr       *transport.Transport
-	slowSem  chan struct{} // queries waiting on Consul
+	parking  parking       // UDP queries waiting on Consul (park.go)
 	fwdSem   chan struct{} // queries waiting on an upstream
 	tcpStats *shard
 
 	closing  atomic.Bool
-	inflight sync.WaitGroup // slow-path queries
+	inflight sync.WaitGroup // forwarded UDP queries
 }
 
 // New returns a server answering from store with the compiler's configuration.
 func New(comp *Compiler, store *cache.Store[*Answers]) *Server {
 	s := &Server{
-		cfg:     comp.cfg,
-		comp:    comp,
-		store:   store,
-		log:     comp.cfg.Logger,
-		apexes:  map[*zone]*apexAnswers{},
-		slowSem: make(chan struct{}, comp.cfg.SlowWorkers),
-		fwdSem:  make(chan struct{}, comp.cfg.MaxForwards),
+		cfg:    comp.cfg,
+		comp:   comp,
+		store:  store,
+		log:    comp.cfg.Logger,
+		apexes: map[*zone]*apexAnswers{},
+		fwdSem: make(chan struct{}, comp.cfg.MaxForwards),
 	}
+	s.parking.init(comp.cfg.AwaitMaxBytes)
 	for i := range comp.zones {
 		a := &apexAnswers{}
 		a.tpls.Store(&map[variantKey][]byte{})
 		s.apexes[&comp.zones[i]] = a
 	}
 	s.tcpStats = s.stats.shard()
+	comp.flat.srv.Store(s) // targets in our own zones are answered by s
 	return s
 }
 
@@ -86,9 +87,13 @@ func (s *Server) Addr() string {
 // Shutdown stops taking queries, lets those in flight finish within ctx, and closes.
 // Queries that arrive meanwhile and must wait get SERVFAIL at once.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if !s.closing.CompareAndSwap(false, true) || s.tr == nil {
+	if !s.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	defer s.comp.flat.stop()
+	if s.tr == nil {
 		return nil
 	}
 	// Slow-path replies still need the UDP sockets: the transport closes them after.
-	return s.tr.Shutdown(ctx, func(ctx context.Context) { transport.Wait(ctx, &s.inflight) })
+	return s.tr.Shutdown(ctx, s.drain)
 }

@@ -47,15 +47,14 @@ func (ss *session) Wait(pkt []byte, from netip.AddrPort, send func([]byte)) []by
 	return s.slowUDP(q, ss.oc, from, send, st)
 }
 
-// slowUDP answers a query that must wait (for a first fetch from Consul, or for an
-// upstream) off the reader goroutine. The number waiting is bounded; past it the
-// answer is SERVFAIL at once.
+// slowUDP answers a query that must wait off the reader goroutine: one waiting for
+// a first fetch from Consul is parked on its name (park.go); a forwarded one gets a
+// goroutine of its own, bounded by fwdSem, past which the answer is SERVFAIL at once.
 func (s *Server) slowUDP(q *query, oc outcome, from netip.AddrPort, send func([]byte), st *shard) []byte {
-	sem := s.slowSem
-	if oc == forward {
-		sem = s.fwdSem
+	if oc != forward {
+		return s.park(q, from, send, st)
 	}
-	if s.closing.Load() || !acquire(sem) {
+	if s.closing.Load() || !acquire(s.fwdSem) {
 		st.overload.Add(1)
 		reply, _ := s.count(st, q.QType, s.errorReply(make([]byte, 0, wire.MinUDPSize), q, wire.RcodeServFail))
 		return reply
@@ -64,19 +63,11 @@ func (s *Server) slowUDP(q *query, oc outcome, from netip.AddrPort, send func([]
 	s.inflight.Add(1)
 	go func() {
 		defer s.inflight.Done()
-		defer func() { <-sem }()
+		defer func() { <-s.fwdSem }()
 		var q query
-		var reply []byte
-		if oc == forward {
-			q.Parse(pkt)
-			q.recursion = true // only allowed clients are forwarded: a SERVFAIL keeps RA
-			reply = s.forwardQuery(&q, pkt, false, st)
-		} else {
-			st.slow.Add(1)
-			q.recursion = s.mayRecurse(from.Addr())
-			reply = s.answerAfterFetch(&q, pkt, false, st)
-		}
-		send(reply)
+		q.Parse(pkt)
+		q.recursion = true // only allowed clients are forwarded: a SERVFAIL keeps RA
+		send(s.forwardQuery(&q, pkt, false, st))
 	}()
 	return nil
 }
@@ -91,7 +82,8 @@ func acquire(sem chan struct{}) bool {
 }
 
 // answerAfterFetch waits for the service's first fetch, then answers as usual;
-// SERVFAIL if Consul did not answer in time.
+// SERVFAIL if Consul did not answer in time. TCP waits so, on its connection's
+// goroutine, to keep its replies in order; UDP parks (park.go).
 func (s *Server) answerAfterFetch(q *query, pkt []byte, tcp bool, st *shard) []byte {
 	out := make([]byte, 0, wire.MaxMsgLen)
 	v := q.Parse(pkt)

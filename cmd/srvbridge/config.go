@@ -32,6 +32,7 @@ type Config struct {
 	ConsulMaxConns  int
 	IdleTimeout     time.Duration
 	AwaitTimeout    time.Duration
+	AwaitMaxBytes   int64
 	ShutdownTimeout time.Duration
 	LogLevel        slog.Level
 	LogFormat       string
@@ -202,6 +203,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.ConsulMaxConns, err = parsePositiveInt(raw["consul-max-conns"]); return err },
 		func() error { c.IdleTimeout, err = parsePositiveDuration(raw["idle-timeout"]); return err },
 		func() error { c.AwaitTimeout, err = parsePositiveDuration(raw["await-timeout"]); return err },
+		func() error { c.AwaitMaxBytes, err = parseBytes(raw["await-max-bytes"]); return err },
 		func() error { c.ShutdownTimeout, err = parsePositiveDuration(raw["shutdown-timeout"]); return err },
 		func() error { c.LogLevel, err = parseLogLevel(raw["log-level"]); return err },
 		func() error { c.LogFormat, err = parseLogFormat(raw["log-format"]); return err },

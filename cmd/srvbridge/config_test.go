@@ -33,6 +33,7 @@ func defaultConfig() Config {
 		ConsulMaxConns:  16,
 		IdleTimeout:     10 * time.Minute,
 		AwaitTimeout:    time.Second,
+		AwaitMaxBytes:   32 << 20,
 		ShutdownTimeout: 5 * time.Second,
 		LogLevel:        slog.LevelInfo,
 		LogFormat:       "text",

@@ -98,6 +98,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		NegativeTTL: cfg.NegativeTTL,
 		Logger:      logger.With("component", "resolver"),
 
+		AwaitMaxBytes: cfg.AwaitMaxBytes,
+
 		AllowRecursion: cfg.AllowRecursion,
 		SearchSuffixes: cfg.SearchSuffixes,
 	}

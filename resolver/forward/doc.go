@@ -10,6 +10,9 @@
 // answers) and can serve expired answers when every upstream fails (RFC 8767).
 // Loops back to srvbridge itself are refused at start and detected at run time.
 //
+// Lookup is the same path for srvbridge's own background lookups (the addresses of
+// a CNAME target spliced into an answer), without serve-stale.
+//
 // Which clients may use forwarding, and how many forwarded queries may be in flight,
 // is the resolver's business: it calls Forward only for allowed clients, off its
 // socket readers, bounded.

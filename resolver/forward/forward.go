@@ -14,6 +14,19 @@ import (
 // implements resolver.Forwarder: the reply carries the query's ID and spelling; over
 // UDP it is never larger than limit.
 func (f *Forwarder) Forward(ctx context.Context, query []byte, tcp bool, limit int) ([]byte, error) {
+	return f.forward(ctx, query, tcp, limit, true)
+}
+
+// Lookup is Forward without serve-stale: the reply is fresh from the cache or from
+// an upstream, else an error. It is for srvbridge's own lookups (the addresses of a
+// CNAME target it splices into an answer, resolver/flatten.go), which keep their
+// last good answer themselves, for no longer than its TTL; an answer served stale
+// here would come back with a new TTL and outlive the data.
+func (f *Forwarder) Lookup(ctx context.Context, query []byte) ([]byte, error) {
+	return f.forward(ctx, query, false, wire.MaxMsgLen, false)
+}
+
+func (f *Forwarder) forward(ctx context.Context, query []byte, tcp bool, limit int, serveStale bool) ([]byte, error) {
 	q, err := parseQuery(query)
 	if err != nil {
 		return nil, fmt.Errorf("forward: %w", err)
@@ -47,7 +60,9 @@ func (f *Forwarder) Forward(ctx context.Context, query []byte, tcp bool, limit i
 			return present(e.serve(now, false), clientQ, limit, &e.ri), nil
 		}
 		f.stats.cacheMisses.Add(1)
-		stale = e // nil, or expired but within the stale window
+		if serveStale {
+			stale = e // nil, or expired but within the stale window
+		}
 	}
 
 	// The upstream gets the client's packet with an ID of our own: the client's may

@@ -36,19 +36,22 @@ const (
 
 // catRun is one run of target 1 (or 5): one srvbridge, one set of flags.
 type catRun struct {
-	Label   string
-	TLS     bool
-	Ready   *readyResult
-	Load    *catLoadResult
-	Conns   *connsResult
-	Steady  *observation
-	SteadyA *agentReqResult
-	Idle    *observation
-	IdleA   *agentReqResult
-	Hot     *catPropResult
-	Cold    *catPropResult
-	Touch   *catPropResult
-	H2Conns int // "http2: Transport creating client conn" lines in srvbridge's log; -1 not looked
+	Label string
+	TLS   bool
+	Ready *readyResult
+	Load  *catLoadResult // while the catalog changes: propagation samples, cold wait
+	// LoadSteady is the first part of the same load, at rest; nil in runs made
+	// before the load was split, whose Load covers both.
+	LoadSteady *catLoadResult
+	Conns      *connsResult
+	Steady     *observation
+	SteadyA    *agentReqResult
+	Idle       *observation
+	IdleA      *agentReqResult
+	Hot        *catPropResult
+	Cold       *catPropResult
+	Touch      *catPropResult
+	H2Conns    int // "http2: Transport creating client conn" lines in srvbridge's log; -1 not looked
 }
 
 // optJSON reads path into a new T, or nil when the file is missing or unreadable.
@@ -83,6 +86,7 @@ func loadCatRun(dir string) *catRun {
 	r := &catRun{Label: label, TLS: strings.HasPrefix(label, "https"), H2Conns: -1}
 	r.Ready = optJSON[readyResult](filepath.Join(dir, "ready.json"))
 	r.Load = optJSON[catLoadResult](filepath.Join(dir, "load.json"))
+	r.LoadSteady = optJSON[catLoadResult](filepath.Join(dir, "load-steady.json"))
 	r.Conns = optJSON[connsResult](filepath.Join(dir, "conns.json"))
 	r.Steady = optObservation(filepath.Join(dir, "steady.jsonl"))
 	r.SteadyA = optJSON[agentReqResult](filepath.Join(dir, "steady-agent.json"))
@@ -95,6 +99,29 @@ func loadCatRun(dir string) *catRun {
 		fmt.Sscan(string(b), &r.H2Conns)
 	}
 	return r
+}
+
+type loadPart struct {
+	what string // "" when the load was not split
+	l    *catLoadResult
+}
+
+// loadParts is the load in the order it ran: at rest, then while the catalog
+// changes (propagation samples and the cold wait). Latency is reported for each:
+// every registration change makes the feed refetch every held service, and that
+// work shares the cores with the answers.
+func (r *catRun) loadParts() []loadPart {
+	if r.LoadSteady == nil {
+		if r.Load == nil {
+			return nil
+		}
+		return []loadPart{{"", r.Load}}
+	}
+	parts := []loadPart{{", at rest under load", r.LoadSteady}}
+	if r.Load != nil {
+		parts = append(parts, loadPart{", while the catalog changes", r.Load})
+	}
+	return parts
 }
 
 // verdict is one table row: what the target asks, the figure, pass or fail.
@@ -128,17 +155,22 @@ func (r *catRun) verdicts() []verdict {
 		}
 	}
 	v = append(v, row3("ready", fmt.Sprintf("/readyz 200 within %d s", tReadyS), rd != nil, got, rd != nil && rd.Ready && rd.Secs <= tReadyS))
-	l := r.Load
-	if l != nil {
-		t := l.Total
+	if parts := r.loadParts(); len(parts) > 0 {
+		var t catCounts
+		for _, p := range parts {
+			t.merge(p.l.Total)
+		}
 		v = append(v, row3("errors after ready", "0 SERVFAIL, 0 NXDOMAIN", true,
 			fmt.Sprintf("%d SERVFAIL, %d NXDOMAIN of %d queries (also %d lost, %d other rcodes: shown, not judged)", t.ServFail, t.NXDomain, t.Sent, t.lost(), t.Other),
 			t.ServFail == 0 && t.NXDomain == 0))
-		p99 := "no answers"
-		if l.LatP99US >= 0 {
-			p99 = fmt.Sprintf("%s (p50 %s, p99.9 %s, max %s; %d answers)", fmtUS(l.LatP99US), fmtUS(l.LatP50US), fmtUS(l.LatP999US), fmtUS(l.Lat.MaxUS), l.Lat.N)
+		for _, p := range parts {
+			l := p.l
+			p99 := "no answers"
+			if l.LatP99US >= 0 {
+				p99 = fmt.Sprintf("%s (p50 %s, p99.9 %s, max %s; %d answers)", fmtUS(l.LatP99US), fmtUS(l.LatP50US), fmtUS(l.LatP999US), fmtUS(l.Lat.MaxUS), l.Lat.N)
+			}
+			v = append(v, row3("p99 latency"+p.what, fmt.Sprintf("≤ %s once every name was asked", fmtUS(tP99US)), true, p99, l.LatP99US >= 0 && l.LatP99US <= tP99US))
 		}
-		v = append(v, row3("p99 latency", fmt.Sprintf("≤ %s once every name was asked", fmtUS(tP99US)), true, p99, l.LatP99US >= 0 && l.LatP99US <= tP99US))
 	} else {
 		v = append(v, row3("errors after ready", "0 SERVFAIL, 0 NXDOMAIN", false, "", false), row3("p99 latency", "≤ 1 ms", false, "", false))
 	}
@@ -327,12 +359,12 @@ func catalogMarkdown(work string, meta map[string]string) string {
 		}
 		fmt.Fprintf(&b, "## %s: %s\n\nsrvbridge `%s`\n\n", target, r.Label, meta["run_"+r.Label+"_flags"])
 		writeVerdicts(&b, r.verdicts())
-		if r.Load != nil {
-			l := r.Load
-			fmt.Fprintf(&b, "\nLoad: %d client sockets, each asking every one of %d names once per %.0f s (SRV and A in alternate rounds), plus a %.0f q/s sweep over all names; %.0f s, %d queries (%.0f/s); latency counted after the first %.0f s. ",
-				l.Clients, l.Names, l.IntervalS, l.SweepQPS, l.Secs, l.Total.Sent, float64(l.Total.Sent)/max(l.Secs, 1e-9), l.WarmS)
+		for _, p := range r.loadParts() {
+			l := p.l
+			fmt.Fprintf(&b, "\nLoad%s: %d client sockets, each asking every one of %d names once per %.0f s (SRV and A in alternate rounds), plus a %.0f q/s sweep over all names; %.0f s, %d queries (%.0f/s); latency counted after the first %.0f s. ",
+				p.what, l.Clients, l.Names, l.IntervalS, l.SweepQPS, l.Secs, l.Total.Sent, float64(l.Total.Sent)/max(l.Secs, 1e-9), l.WarmS)
 			if l.FirstFailS >= 0 {
-				fmt.Fprintf(&b, "Failures (SERVFAIL, NXDOMAIN or lost) from second %.0f to second %.0f of the load.", l.FirstFailS, l.LastFailS)
+				fmt.Fprintf(&b, "Failures (SERVFAIL, NXDOMAIN or lost) from second %.0f to second %.0f of this part.", l.FirstFailS, l.LastFailS)
 			} else {
 				b.WriteString("No failure in any second.")
 			}

@@ -238,6 +238,31 @@ func TestRunVerdicts(t *testing.T) {
 	}
 }
 
+// TestSplitLoadVerdicts: a split load gives a p99 row per part, judged apart, and
+// errors counted over both parts.
+func TestSplitLoadVerdicts(t *testing.T) {
+	r := &catRun{
+		LoadSteady: &catLoadResult{Total: catCounts{Sent: 50, NoError: 50}, LatP99US: 400, Lat: latHist{N: 50}},
+		Load:       &catLoadResult{Total: catCounts{Sent: 100, NoError: 99, ServFail: 1}, LatP99US: 5000, Lat: latHist{N: 99}},
+	}
+	got := map[string]verdict{}
+	for _, v := range r.verdicts() {
+		got[v.Target] = v
+	}
+	if v := got["p99 latency, at rest under load"]; v.Result != pass(true) {
+		t.Errorf("at rest: %+v, want a pass", v)
+	}
+	if v := got["p99 latency, while the catalog changes"]; v.Result != pass(false) {
+		t.Errorf("while changing: %+v, want a fail", v)
+	}
+	if v := got["errors after ready"]; v.Result != pass(false) || !strings.Contains(v.Got, "1 SERVFAIL") || !strings.Contains(v.Got, "of 150 queries") {
+		t.Errorf("errors: %+v, want 1 SERVFAIL of 150 over both parts", v)
+	}
+	if _, ok := got["p99 latency"]; ok {
+		t.Error("an unsplit p99 row next to the split ones")
+	}
+}
+
 func TestChangesForUndoesWhatItDoes(t *testing.T) {
 	for _, k := range catPropKinds {
 		do, undo := changesFor(k, 3, 7, 2, 5)
