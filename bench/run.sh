@@ -22,6 +22,8 @@
 #                                          in all at most; every attempt is reported)
 #   BENCH_CONSUL_USE_CACHE=false           Consul dns_config.use_cache
 #   BENCH_GOBENCH_N=200000                 go test -benchtime Nx for BenchmarkRespond
+#   BENCH_UDP_READER=                      srvbridge --udp-reader (thread or poller); empty
+#                                          leaves srvbridge's default (thread)
 #   BENCH_OUT=bench/results                where the Markdown and SVG go
 #   BENCH_SRC=worktree                     build srvbridge from the working tree, or "head":
 #                                          from a clean export of the last commit
@@ -48,6 +50,7 @@ server_cpus=${BENCH_SERVER_CPUS:-0}
 load_cpus=${BENCH_LOAD_CPUS:-1}
 use_cache=${BENCH_CONSUL_USE_CACHE:-false}
 gobench_n=${BENCH_GOBENCH_N:-200000}
+udp_reader=${BENCH_UDP_READER:-}
 out_dir=${BENCH_OUT:-bench/results}
 keep=${BENCH_KEEP:-0}
 src=${BENCH_SRC:-worktree}
@@ -292,7 +295,7 @@ log "registering $services services x $instances instances"
 
 log "starting srvbridge on 127.0.0.1:$p_sb_dns"
 start_pinned "$server_cpus" "$work/srvbridge" --consul-addr "127.0.0.1:$p_http" --dns-addr "127.0.0.1:$p_sb_dns" \
-	--http-addr "127.0.0.1:$p_sb_admin" --prefetch --log-level warn \
+	--http-addr "127.0.0.1:$p_sb_admin" --prefetch --log-level warn ${udp_reader:+--udp-reader "$udp_reader"} \
 	>"$work/srvbridge.log" 2>&1
 sb_pid=$!
 pids+=("$sb_pid")

@@ -38,6 +38,9 @@ type Config struct {
 	// UDPSockets is how many UDP sockets share the address (SO_REUSEPORT), each
 	// with its own reader; 0 means one per CPU.
 	UDPSockets int
+	// UDPReader is how each UDP reader waits for datagrams: "poller" or "thread"
+	// (transport.ReaderPoller, transport.ReaderThread); empty means thread.
+	UDPReader string
 	// AwaitMaxBytes bounds the memory of the UDP queries waiting on Consul at once
 	// for a first fetch (park.go); past it, a query that must wait gets SERVFAIL.
 	AwaitMaxBytes int64

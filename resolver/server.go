@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"sync"
@@ -63,6 +64,7 @@ func (s *Server) Start() error {
 		MaxUDPReply:    int(s.cfg.MaxUDPSize),
 		TCPMaxConns:    s.cfg.TCPMaxConns,
 		TCPIdleTimeout: s.cfg.TCPIdleTimeout,
+		UDPReader:      s.cfg.UDPReader,
 		Logger:         s.log,
 	}, s)
 	if err != nil {
@@ -70,7 +72,7 @@ func (s *Server) Start() error {
 	}
 	s.tr = tr
 	tr.Serve()
-	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", tr.UDPSockets(), "udp_receive_buffer", tr.ReceiveBuffer())
+	s.log.Info("dns listening", "addr", s.Addr(), "udp_sockets", tr.UDPSockets(), "udp_reader", cmp.Or(s.cfg.UDPReader, transport.ReaderThread), "udp_receive_buffer", tr.ReceiveBuffer())
 	return nil
 }
 

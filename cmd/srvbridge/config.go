@@ -58,6 +58,7 @@ type Config struct {
 	SearchSuffixes []string
 	MaxUDPSize     uint16
 	UDPSockets     int
+	UDPReader      string
 	// Policy is the answer policy: --only-passing, --no-healthy, --panic-threshold.
 	Policy    health.Policy
 	MaxStale  time.Duration

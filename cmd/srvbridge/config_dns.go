@@ -7,6 +7,7 @@ import (
 
 	"github.com/srvbridge/srvbridge/health"
 	"github.com/srvbridge/srvbridge/resolver"
+	"github.com/srvbridge/srvbridge/resolver/transport"
 )
 
 // parseAnswerSettings reads the settings that shape answers and their staleness.
@@ -63,6 +64,12 @@ func parseAnswerSettings(c *Config, raw map[string]*rawFlag) error {
 	}
 	if c.UDPSockets > 1024 {
 		return raw["udp-sockets"].errorf("at most 1024")
+	}
+	switch r := raw["udp-reader"]; strings.TrimSpace(r.value) {
+	case transport.ReaderPoller, transport.ReaderThread:
+		c.UDPReader = strings.TrimSpace(r.value)
+	default:
+		return r.errorf("want poller or thread")
 	}
 	r = raw["no-healthy"]
 	if c.Policy.NoHealthy, err = health.ParseNoHealthy(r.value); err != nil {

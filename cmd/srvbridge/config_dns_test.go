@@ -12,14 +12,14 @@ func TestParseAnswerSettings(t *testing.T) {
 	env := func(string) string { return "" }
 	c, err := parseConfig([]string{"--service-ttls", "web=10s", "--service-ttls", "api-*=3s",
 		"--alt-domain", "Consul.Example", "--max-udp-size", "4096", "--udp-sockets", "3",
-		"--no-healthy", "all", "--panic-threshold", "40", "--max-stale", "10m", "--state-file", "/var/lib/srvbridge/state.json"}, env)
+		"--udp-reader", "thread", "--no-healthy", "all", "--panic-threshold", "40", "--max-stale", "10m", "--state-file", "/var/lib/srvbridge/state.json"}, env)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.ServiceTTLs.For("web", 5) != 10 || c.ServiceTTLs.For("api-x", 5) != 3 || c.ServiceTTLs.For("other", 5) != 5 {
 		t.Errorf("service TTLs not applied: %+v", c.ServiceTTLs)
 	}
-	if c.AltDomain != "consul.example." || c.MaxUDPSize != 4096 || c.UDPSockets != 3 || c.Policy.NoHealthy != health.NoHealthyAll ||
+	if c.AltDomain != "consul.example." || c.MaxUDPSize != 4096 || c.UDPSockets != 3 || c.UDPReader != "thread" || c.Policy.NoHealthy != health.NoHealthyAll ||
 		c.Policy.PanicPercent != 40 || c.MaxStale != 10*time.Minute || c.StateFile != "/var/lib/srvbridge/state.json" {
 		t.Errorf("parsed %+v", c)
 	}
@@ -35,6 +35,7 @@ func TestParseAnswerSettings(t *testing.T) {
 		{[]string{"--max-udp-size", "100"}, "--max-udp-size"},
 		{[]string{"--max-udp-size", "70000"}, "--max-udp-size"},
 		{[]string{"--udp-sockets", "-1"}, "--udp-sockets"},
+		{[]string{"--udp-reader", "epoll"}, "--udp-reader"},
 		{[]string{"--no-healthy", "some"}, "--no-healthy"},
 		{[]string{"--panic-threshold", "101"}, "--panic-threshold"},
 		{[]string{"--panic-threshold", "half"}, "--panic-threshold"},

@@ -47,6 +47,7 @@ func defaultConfig() Config {
 		ForwardStale:      time.Hour,
 
 		MaxUDPSize: 1232,
+		UDPReader:  "thread",
 	}
 }
 

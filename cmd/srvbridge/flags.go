@@ -103,6 +103,8 @@ var specs = []flagSpec{
 		Usage: "Largest UDP reply to EDNS clients, and the size advertised in our OPT record (512 to 65535). Clients without EDNS always get at most 512 bytes, and TC when more did not fit."},
 	{Name: "udp-sockets", Arg: "n", Default: "0", ShownDefault: "one per CPU",
 		Usage: "UDP sockets sharing --dns-addr (SO_REUSEPORT), each with its own reader."},
+	{Name: "udp-reader", Arg: "kind", Default: "thread",
+		Usage: "How each UDP reader waits for queries (Linux): thread (an OS thread of its own blocked in recvmmsg, as Knot's workers; GOMAXPROCS is raised to one more than --udp-sockets) or poller (Go's network poller). See docs/configuration.md. Other systems read with the standard library either way."},
 	{Name: "no-healthy", Arg: "policy", Default: "nxdomain",
 		Usage: "Answer for a service with instances but none healthy: nxdomain (as Consul), nodata (empty NOERROR, so Kong keeps its last answer) or all (every instance, critical included). See docs/dns.md."},
 	{Name: "panic-threshold", Arg: "percent", Default: "0",

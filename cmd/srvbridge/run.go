@@ -94,6 +94,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		NSAddrs:     cfg.NSAddrs,
 		MaxUDPSize:  cfg.MaxUDPSize,
 		UDPSockets:  cfg.UDPSockets,
+		UDPReader:   cfg.UDPReader,
 		NegativeTTL: cfg.NegativeTTL,
 		Logger:      logger.With("component", "resolver"),
 

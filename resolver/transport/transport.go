@@ -6,8 +6,10 @@
 // On Linux a UDP reader moves datagrams in batches (recvmmsg/sendmmsg) and answers
 // from the address each query was sent to (IP_PKTINFO); on other systems it reads
 // and writes one datagram at a time with the standard library. Both are kinds of
-// udpReader, and a third (a reader on a dedicated OS thread, outside Go's poller)
-// would be another.
+// udpReader. On Linux a third kind, the default (Config.UDPReader "thread"),
+// blocks a dedicated OS thread in recvmmsg on a socket kept out of Go's poller, as
+// Knot's workers do: it costs half the CPU per query of the poller reader at a
+// low rate and a sixth less at saturation (bench/results/2026-11-30-udp-reader.md).
 package transport
 
 import (
@@ -57,8 +59,24 @@ type Config struct {
 	// TCPMaxConns and TCPIdleTimeout bound TCP clients.
 	TCPMaxConns    int
 	TCPIdleTimeout time.Duration
-	Logger         *slog.Logger
+	// UDPReader picks how a UDP reader waits for datagrams: ReaderThread (the
+	// default, also when empty) or ReaderPoller. Outside Linux both are the
+	// portable reader.
+	UDPReader string
+	Logger    *slog.Logger
 }
+
+// The kinds of UDP reader (Config.UDPReader).
+const (
+	// ReaderPoller parks the reader's goroutine in Go's network poller while its
+	// socket is empty.
+	ReaderPoller = "poller"
+	// ReaderThread gives each reader an OS thread of its own that blocks in
+	// recvmmsg on a socket outside the poller: no poller or scheduler work per
+	// wake-up (Linux only). It raises GOMAXPROCS to one more than the readers
+	// (reserveProcs says why).
+	ReaderThread = "thread"
+)
 
 // Transport serves one address over UDP and TCP.
 type Transport struct {
@@ -66,7 +84,8 @@ type Transport struct {
 	h   Handler
 	log *slog.Logger
 
-	udp     []*net.UDPConn
+	udp     []*net.UDPConn // a thread reader takes its socket over and closes the conn
+	rcvbuf  int
 	readers []udpReader
 	tcp     net.Listener
 	tcpSem  chan struct{}
@@ -115,6 +134,7 @@ func Listen(cfg Config, h Handler) (*Transport, error) {
 			return nil, fmt.Errorf("listen tcp %s: %w", cfg.Addr, err)
 		}
 	}
+	t.rcvbuf = receiveBuffer(t.udp[0])
 	for _, c := range t.udp {
 		r, err := newUDPReader(t, c)
 		if err != nil {
@@ -128,6 +148,9 @@ func Listen(cfg Config, h Handler) (*Transport, error) {
 
 func (t *Transport) closeAll() {
 	t.tcp.Close()
+	for _, r := range t.readers {
+		r.close()
+	}
 	for _, c := range t.udp {
 		c.Close()
 	}
@@ -135,6 +158,9 @@ func (t *Transport) closeAll() {
 
 // Serve starts a reader per UDP socket and the TCP acceptor, and returns.
 func (t *Transport) Serve() {
+	if procs := reserveProcs(t.readers); procs > 0 {
+		t.log.Info("GOMAXPROCS raised for the UDP thread readers", "gomaxprocs", procs)
+	}
 	t.serving.Add(len(t.readers) + 1)
 	for _, r := range t.readers {
 		go func() {
@@ -158,12 +184,7 @@ func (t *Transport) UDPSockets() int { return len(t.udp) }
 
 // ReceiveBuffer is a UDP socket's receive buffer as the kernel sized it, or 0
 // where the system does not tell.
-func (t *Transport) ReceiveBuffer() int {
-	if len(t.udp) == 0 {
-		return 0
-	}
-	return receiveBuffer(t.udp[0])
-}
+func (t *Transport) ReceiveBuffer() int { return t.rcvbuf }
 
 // Shutdown stops taking queries and closes, letting those in flight finish
 // within ctx. drain, when set, waits for the replies the handler still owes over
@@ -203,12 +224,17 @@ func Wait(ctx context.Context, wg *sync.WaitGroup) bool {
 	}
 }
 
-// later hands a deferred UDP query to the session; send writes its reply from
-// the address the query came to (src, a control message, may be nil).
-func later(s Session, c *net.UDPConn, pkt []byte, from netip.AddrPort, src []byte) {
-	src = append([]byte(nil), src...) // the reader reuses its control buffers
-	send := func(reply []byte) { c.WriteMsgUDPAddrPort(reply, src, from) }
+// later hands a deferred UDP query to the session; send writes its reply (it
+// must be safe to call from any goroutine, after the reader has moved on).
+func later(s Session, pkt []byte, from netip.AddrPort, send func(reply []byte)) {
 	if reply := s.Wait(pkt, from, send); reply != nil {
 		send(reply)
 	}
+}
+
+// connSender writes a deferred reply on c from the address the query came to
+// (src, a control message, may be nil).
+func connSender(c *net.UDPConn, to netip.AddrPort, src []byte) func(reply []byte) {
+	src = append([]byte(nil), src...) // the reader reuses its control buffers
+	return func(reply []byte) { c.WriteMsgUDPAddrPort(reply, src, to) }
 }

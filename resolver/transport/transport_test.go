@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -70,16 +71,28 @@ func query(id uint16) []byte {
 	return append(pkt, "payload"...)
 }
 
-// start serves h on addr; plain puts the portable reader on every UDP socket, so
-// it is tested here too and not only where it is the default.
-func start(t *testing.T, addr string, sockets int, plain bool) (*Transport, *echo) {
+// readerPlain, for the tests only, puts the portable reader on every UDP socket,
+// so it is tested here too and not only where it is the default.
+const readerPlain = "plain"
+
+// readerKinds are the UDP readers every UDP test runs against. Outside Linux the
+// poller and thread kinds are the portable reader too.
+var readerKinds = []string{ReaderPoller, ReaderThread, readerPlain}
+
+// start serves h on addr with the UDP reader of the given kind.
+func start(t *testing.T, addr string, sockets int, kind string) (*Transport, *echo) {
 	t.Helper()
 	h := &echo{release: make(chan struct{})}
-	tr, err := Listen(Config{Addr: addr, UDPSockets: sockets, MaxUDPReply: 1232, TCPMaxConns: 4, TCPIdleTimeout: 5 * time.Second}, h)
+	cfg := Config{Addr: addr, UDPSockets: sockets, MaxUDPReply: 1232, TCPMaxConns: 4, TCPIdleTimeout: 5 * time.Second}
+	cfg.UDPReader = kind
+	if kind == readerPlain {
+		cfg.UDPReader = ReaderPoller // replaced below; a thread reader would take the socket over
+	}
+	tr, err := Listen(cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if plain {
+	if kind == readerPlain {
 		for i, c := range tr.udp {
 			tr.readers[i] = newPlainReader(tr, c)
 		}
@@ -148,17 +161,41 @@ func testUDP(t *testing.T, tr *Transport, h *echo) {
 }
 
 func TestUDP(t *testing.T) {
-	tr, h := start(t, "127.0.0.1:0", 2, false)
-	testUDP(t, tr, h)
+	for _, kind := range readerKinds {
+		t.Run(kind, func(t *testing.T) {
+			tr, h := start(t, "127.0.0.1:0", 2, kind)
+			testUDP(t, tr, h)
+		})
+	}
 }
 
-func TestUDPPlain(t *testing.T) {
-	tr, h := start(t, "127.0.0.1:0", 2, true)
-	testUDP(t, tr, h)
+// TestUDPWildcard: on a wildcard address the readers answer too (on Linux with
+// the query's destination as the reply's source, a control message per reply).
+func TestUDPWildcard(t *testing.T) {
+	for _, kind := range readerKinds {
+		t.Run(kind, func(t *testing.T) {
+			if kind == readerPlain || runtime.GOOS != "linux" {
+				t.Skip("the portable reader sends no control messages (plainReader says why)")
+			}
+			tr, h := start(t, "0.0.0.0:0", 2, kind)
+			_, port, _ := net.SplitHostPort(tr.Addr())
+			c := dialUDP(t, net.JoinHostPort("127.0.0.2", port))
+			c.Write(query(9))
+			if r := readReply(t, c, 2*time.Second); !isReplyTo(r, 9) {
+				t.Fatalf("no echo from the queried address: % x", r)
+			}
+			// A deferred reply leaves from the queried address as well.
+			c.Write(query(slowID))
+			close(h.release)
+			if r := readReply(t, c, 2*time.Second); !isReplyTo(r, slowID) {
+				t.Fatalf("deferred reply not from the queried address: % x", r)
+			}
+		})
+	}
 }
 
 func TestTCP(t *testing.T) {
-	tr, h := start(t, "127.0.0.1:0", 1, false)
+	tr, h := start(t, "127.0.0.1:0", 1, ReaderPoller)
 	c, err := net.Dial("tcp", tr.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -190,7 +227,13 @@ func TestTCP(t *testing.T) {
 // TestShutdownDrains: a UDP reply the handler still owes goes out before the
 // sockets close, when drain waits for it.
 func TestShutdownDrains(t *testing.T) {
-	tr, h := start(t, "127.0.0.1:0", 1, false)
+	for _, kind := range readerKinds {
+		t.Run(kind, func(t *testing.T) { testShutdownDrains(t, kind) })
+	}
+}
+
+func testShutdownDrains(t *testing.T, kind string) {
+	tr, h := start(t, "127.0.0.1:0", 1, kind)
 	c := dialUDP(t, tr.Addr())
 	c.Write(query(slowID))
 	c.Write(query(4))
@@ -218,5 +261,32 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if r := readReply(t, c, 2*time.Second); !isReplyTo(r, slowID) {
 		t.Fatalf("owed reply lost at shutdown: % x", r)
+	}
+}
+
+// TestShutdownIdle: Shutdown returns promptly while every reader waits for a
+// datagram that never comes (a thread reader blocked in recvmmsg must be woken),
+// and the port is free again afterwards.
+func TestShutdownIdle(t *testing.T) {
+	for _, kind := range readerKinds {
+		t.Run(kind, func(t *testing.T) {
+			tr, _ := start(t, "127.0.0.1:0", 2, kind)
+			c := dialUDP(t, tr.Addr())
+			c.Write(query(5))
+			if r := readReply(t, c, 2*time.Second); !isReplyTo(r, 5) {
+				t.Fatalf("% x", r)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := tr.Shutdown(ctx, nil); err != nil {
+				t.Fatal(err)
+			}
+			// Every socket is closed: the address binds again without SO_REUSEPORT.
+			pc, err := net.ListenPacket("udp", tr.Addr())
+			if err != nil {
+				t.Fatalf("socket still open after shutdown: %v", err)
+			}
+			pc.Close()
+		})
 	}
 }

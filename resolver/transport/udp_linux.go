@@ -15,9 +15,10 @@ import (
 )
 
 // The UDP fast path reads and writes in batches (recvmmsg/sendmmsg): under load one
-// system call moves up to udpBatch datagrams each way, and the reader parks in the
-// poller only when the socket is empty. Everything is preallocated per socket, so a
-// batch allocates nothing.
+// system call moves up to udpBatch datagrams each way. Two readers share the batch
+// code: batchReader parks its goroutine in Go's poller when the socket is empty,
+// threadReader (udp_thread_linux.go) blocks its own OS thread in recvmmsg.
+// Everything is preallocated per socket, so a batch allocates nothing.
 
 const (
 	udpBatch = 32
@@ -33,9 +34,10 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// batchConn holds one socket's preallocated batch state.
+// batchConn holds one socket's preallocated batch state; a reader fills it with
+// recvmmsg, answers it (answer) and writes it out with sendmmsg, whichever way it
+// waits for the socket.
 type batchConn struct {
-	rc  syscall.RawConn
 	in  [udpBatch]mmsghdr
 	out [udpBatch]mmsghdr
 
@@ -46,37 +48,13 @@ type batchConn struct {
 	from     [udpBatch]unix.RawSockaddrInet6
 	oob      [udpBatch][oobLen]byte
 	replyOOB [udpBatch][oobLen]byte
-
-	// The poller callbacks are built once: a closure made per call would escape
-	// to the heap on every batch. They report through these fields.
-	readFn, writeFn func(fd uintptr) bool
-	n               int
-	errno           syscall.Errno
-	sendFrom, sendN int
+	// used is how many receive slots the last recvmmsg filled: only those need
+	// their lengths reset before the next one.
+	used int
 }
 
-func newBatchConn(c *net.UDPConn, maxReply int) (*batchConn, error) {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	b := &batchConn{rc: rc}
-	b.readFn = func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false // wait in the poller until readable
-		}
-		b.n, b.errno = int(r), e
-		return true
-	}
-	b.writeFn = func(fd uintptr) bool {
-		v, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[b.sendFrom])), uintptr(b.sendN), unix.MSG_DONTWAIT, 0, 0)
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false
-		}
-		b.n, b.errno = int(v), e
-		return true
-	}
+func newBatchConn(maxReply int) *batchConn {
+	b := &batchConn{used: udpBatch}
 	for i := range b.in {
 		b.outBuf[i] = make([]byte, 0, maxReply)
 		b.inIov[i].Base = &b.inBuf[i][0]
@@ -85,12 +63,12 @@ func newBatchConn(c *net.UDPConn, maxReply int) (*batchConn, error) {
 		b.out[i].hdr.Iov = &b.outIov[i]
 		b.out[i].hdr.SetIovlen(1)
 	}
-	return b, nil
+	return b
 }
 
-// recv fills up to udpBatch slots, waiting in the poller while the socket is empty.
-func (b *batchConn) recv() (int, error) {
-	for i := range b.in {
+// prepare readies the receive slots for recvmmsg.
+func (b *batchConn) prepare() {
+	for i := range b.used {
 		h := &b.in[i].hdr
 		b.inIov[i].SetLen(maxQuery)
 		h.Name = (*byte)(unsafe.Pointer(&b.from[i]))
@@ -99,30 +77,6 @@ func (b *batchConn) recv() (int, error) {
 		h.SetControllen(oobLen)
 		h.Flags = 0
 	}
-	if err := b.rc.Read(b.readFn); err != nil {
-		return 0, err
-	}
-	if b.errno != 0 {
-		return 0, b.errno
-	}
-	return b.n, nil
-}
-
-// send writes the first n prepared replies, retrying the rest after a partial send.
-func (b *batchConn) send(n int) error {
-	for sent := 0; sent < n; {
-		b.sendFrom, b.sendN = sent, n-sent
-		if err := b.rc.Write(b.writeFn); err != nil {
-			return err
-		}
-		r := b.n
-		if b.errno != 0 {
-			// The first unsent reply failed (a bad destination): skip it alone.
-			r = 1
-		}
-		sent += max(r, 1)
-	}
-	return nil
 }
 
 // source reads a received datagram's sender.
@@ -140,66 +94,138 @@ func (b *batchConn) source(i int) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// batchReader is the Linux UDP reader: batches in, answers, batches out. Queries
-// that must wait (first fetch, forwarding) leave the batch for the session's slow
-// path.
+// answer answers the n received datagrams, lines their replies up in b.out for
+// sendmmsg and returns how many there are. A query that must wait goes to wait
+// with its slot, the sender and the reply's source control message (nil when the
+// socket is not a wildcard one): it leaves the batch for the session's slow path.
+func (b *batchConn) answer(s Session, n int, explicitSource bool, wait func(i int, pkt []byte, from netip.AddrPort, src []byte)) int {
+	m := 0
+	for i := range n {
+		h := &b.in[i].hdr
+		var src []byte
+		if explicitSource {
+			src = replySource(b.oob[i][:h.Controllen], b.replyOOB[i][:])
+		}
+		from := b.source(i)
+		pkt := b.inBuf[i][:b.in[i].n]
+		reply, w := s.Answer(pkt, from, b.outBuf[i][:0])
+		switch {
+		case reply != nil:
+			o := &b.out[m]
+			b.outIov[m].Base = unsafe.SliceData(reply)
+			b.outIov[m].SetLen(len(reply))
+			o.hdr.Name = (*byte)(unsafe.Pointer(&b.from[i]))
+			o.hdr.Namelen = h.Namelen
+			o.hdr.Control, o.hdr.Controllen = nil, 0
+			if len(src) > 0 {
+				o.hdr.Control = &src[0]
+				o.hdr.SetControllen(len(src))
+			}
+			m++
+		case w:
+			wait(i, pkt, from, src)
+		}
+	}
+	return m
+}
+
+// batchReader is the Linux UDP reader that waits in Go's poller: batches in,
+// answers, batches out, parking its goroutine only when the socket is empty.
 type batchReader struct {
 	t *Transport
 	c *net.UDPConn
 	b *batchConn
+
+	rc syscall.RawConn
+	// The poller callbacks are built once: a closure made per call would escape
+	// to the heap on every batch. They report through these fields.
+	readFn, writeFn func(fd uintptr) bool
+	n               int
+	errno           syscall.Errno
+	sendFrom, sendN int
 }
 
 func newUDPReader(t *Transport, c *net.UDPConn) (udpReader, error) {
-	b, err := newBatchConn(c, max(t.cfg.MaxUDPReply, wire.MinUDPSize))
+	if t.cfg.UDPReader != ReaderPoller {
+		return newThreadReader(t, c)
+	}
+	return newBatchReader(t, c)
+}
+
+func newBatchReader(t *Transport, c *net.UDPConn) (*batchReader, error) {
+	rc, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	return &batchReader{t: t, c: c, b: b}, nil
+	r := &batchReader{t: t, c: c, b: newBatchConn(max(t.cfg.MaxUDPReply, wire.MinUDPSize)), rc: rc}
+	b := r.b
+	r.readFn = func(fd uintptr) bool {
+		n, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.in[0])), udpBatch, unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false // wait in the poller until readable
+		}
+		r.n, r.errno = int(n), e
+		return true
+	}
+	r.writeFn = func(fd uintptr) bool {
+		n, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&b.out[r.sendFrom])), uintptr(r.sendN), unix.MSG_DONTWAIT, 0, 0)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false
+		}
+		r.n, r.errno = int(n), e
+		return true
+	}
+	return r, nil
+}
+
+// recv fills up to udpBatch slots, waiting in the poller while the socket is empty.
+func (r *batchReader) recv() (int, error) {
+	r.b.prepare()
+	if err := r.rc.Read(r.readFn); err != nil {
+		return 0, err
+	}
+	if r.errno != 0 {
+		return 0, r.errno
+	}
+	r.b.used = max(r.n, 1)
+	return r.n, nil
+}
+
+// send writes the first n prepared replies, retrying the rest after a partial send.
+func (r *batchReader) send(n int) error {
+	for sent := 0; sent < n; {
+		r.sendFrom, r.sendN = sent, n-sent
+		if err := r.rc.Write(r.writeFn); err != nil {
+			return err
+		}
+		k := r.n
+		if r.errno != 0 {
+			// The first unsent reply failed (a bad destination): skip it alone.
+			k = 1
+		}
+		sent += max(k, 1)
+	}
+	return nil
 }
 
 func (r *batchReader) close() error { return r.c.Close() }
 
 func (r *batchReader) serve() {
-	b, c := r.b, r.c
 	s := r.t.h.Session(false)
-	explicitSource := wildcard(c)
+	explicitSource := wildcard(r.c)
+	wait := func(_ int, pkt []byte, from netip.AddrPort, src []byte) {
+		later(s, pkt, from, connSender(r.c, from, src))
+	}
 	for {
-		n, err := b.recv()
+		n, err := r.recv()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		m := 0
-		for i := 0; i < n; i++ {
-			h := &b.in[i].hdr
-			var src []byte
-			if explicitSource {
-				src = replySource(b.oob[i][:h.Controllen], b.replyOOB[i][:])
-			}
-			from := b.source(i)
-			pkt := b.inBuf[i][:b.in[i].n]
-			reply, wait := s.Answer(pkt, from, b.outBuf[i][:0])
-			switch {
-			case reply != nil:
-				o := &b.out[m]
-				b.outIov[m].Base = unsafe.SliceData(reply)
-				b.outIov[m].SetLen(len(reply))
-				o.hdr.Name = (*byte)(unsafe.Pointer(&b.from[i]))
-				o.hdr.Namelen = h.Namelen
-				o.hdr.Control, o.hdr.Controllen = nil, 0
-				if len(src) > 0 {
-					o.hdr.Control = &src[0]
-					o.hdr.SetControllen(len(src))
-				}
-				m++
-			case wait:
-				later(s, c, pkt, from, src)
-			}
-		}
-		if m > 0 {
-			if err := b.send(m); err != nil && errors.Is(err, net.ErrClosed) {
+		if m := r.b.answer(s, n, explicitSource, wait); m > 0 {
+			if err := r.send(m); err != nil && errors.Is(err, net.ErrClosed) {
 				return
 			}
 		}

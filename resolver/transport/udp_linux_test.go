@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"runtime"
 	"testing"
 	"unsafe"
 )
@@ -32,5 +33,20 @@ func TestMmsghdrLayout(t *testing.T) {
 	}
 	if got := unsafe.Sizeof(mmsghdr{}); got != want {
 		t.Fatalf("mmsghdr is %d bytes, want %d", got, want)
+	}
+}
+
+// TestThreadReadersReserveProcs: thread readers leave a P idle for the rest of the
+// process (reserveProcs says why), and a larger GOMAXPROCS is left alone.
+func TestThreadReadersReserveProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	start(t, "127.0.0.1:0", 2, ReaderThread)
+	if got := runtime.GOMAXPROCS(0); got != 3 {
+		t.Errorf("GOMAXPROCS %d with 2 thread readers, want 3", got)
+	}
+	runtime.GOMAXPROCS(8)
+	start(t, "127.0.0.1:0", 2, ReaderThread)
+	if got := runtime.GOMAXPROCS(0); got != 8 {
+		t.Errorf("GOMAXPROCS %d, want 8 left alone", got)
 	}
 }

@@ -18,3 +18,6 @@ func growReceiveBuffer(c *net.UDPConn) {
 // wantDestination has nothing to ask for: the portable reader sends no control
 // messages (plainReader says why).
 func wantDestination(*net.UDPConn) error { return nil }
+
+// reserveProcs has nothing to do: there are no thread readers here.
+func reserveProcs([]udpReader) int { return 0 }

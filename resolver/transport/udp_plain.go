@@ -42,7 +42,7 @@ func (r *plainReader) serve() {
 		case reply != nil:
 			r.c.WriteToUDPAddrPort(reply, from)
 		case wait:
-			later(s, r.c, pkt, from, nil)
+			later(s, pkt, from, connSender(r.c, from, nil))
 		}
 	}
 }
