@@ -188,7 +188,8 @@ func (r *threadReader) sender(i int, src []byte) func(reply []byte) {
 
 // close stops serve after the batch in hand. shutdown(SHUT_RD) wakes a thread
 // blocked in recvmmsg: on an unconnected UDP socket it fails with ENOTCONN but
-// marks the socket shut and wakes its readers all the same (TestThreadReaderClose).
+// marks the socket shut and wakes its readers all the same (TestShutdownIdle hangs
+// without it).
 func (r *threadReader) close() error {
 	r.stop.Store(true)
 	r.mu.RLock()
