@@ -430,7 +430,9 @@ alive "$consul_pid" consul
 # --- 5, 7. report -------------------------------------------------------------------
 date_utc=$(date -u +%Y-%m-%d)
 mkdir -p "$out_dir"
-base=$out_dir/$date_utc-$commit
+# A run with a chosen UDP reader says so in its name: it must not overwrite the
+# default run of the same commit.
+base=$out_dir/$date_utc-$commit${udp_reader:+-$udp_reader}
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "commit=$commit"
