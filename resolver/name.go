@@ -56,14 +56,21 @@ const maxLabels = 128
 
 type span struct{ s, e int }
 
+// kindLabels are the labels that say what a name asks for.
+var kindLabels = [...]struct {
+	lbl []byte
+	k   kind
+}{
+	{[]byte("service"), kindService},
+	{[]byte("node"), kindNode},
+	{[]byte("addr"), kindAddr},
+	{[]byte("query"), kindQuery},
+	{[]byte("connect"), kindConnect},
+	{[]byte("ingress"), kindIngress},
+	{[]byte("virtual"), kindVirtual},
+}
+
 var (
-	lblService = []byte("service")
-	lblNode    = []byte("node")
-	lblAddr    = []byte("addr")
-	lblQuery   = []byte("query")
-	lblConnect = []byte("connect")
-	lblIngress = []byte("ingress")
-	lblVirtual = []byte("virtual")
 	lblDC      = []byte("dc")
 	lblNS      = []byte("ns")
 	lblAP      = []byte("ap")
@@ -111,22 +118,13 @@ func parseName(name []byte, qtype uint16, zones []zone) parsed {
 	k, parts, suffix := kindInvalid, -1, -1
 	for i := n - 1; i >= 0 && parts < 0; i-- {
 		l := at(i)
-		switch {
-		case bytes.Equal(l, lblService):
-			k, parts, suffix = kindService, i, i+1
-		case bytes.Equal(l, lblNode):
-			k, parts, suffix = kindNode, i, i+1
-		case bytes.Equal(l, lblAddr):
-			k, parts, suffix = kindAddr, i, i+1
-		case bytes.Equal(l, lblQuery):
-			k, parts, suffix = kindQuery, i, i+1
-		case bytes.Equal(l, lblConnect):
-			k, parts, suffix = kindConnect, i, i+1
-		case bytes.Equal(l, lblIngress):
-			k, parts, suffix = kindIngress, i, i+1
-		case bytes.Equal(l, lblVirtual):
-			k, parts, suffix = kindVirtual, i, i+1
-		case qtype == wire.TypeSRV && l[0] == '_':
+		for _, kl := range kindLabels {
+			if bytes.Equal(l, kl.lbl) {
+				k, parts, suffix = kl.k, i, i+1
+				break
+			}
+		}
+		if parts < 0 && qtype == wire.TypeSRV && l[0] == '_' {
 			// "_web._tcp.consul": "service" left out, this label is a part.
 			k, parts, suffix = kindService, i+1, i+1
 		}

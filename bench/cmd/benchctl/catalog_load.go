@@ -95,45 +95,9 @@ func (h *latHist) quantileUS(p float64) float64 {
 }
 
 // catCounts counts replies by rcode; lost is sent minus answered.
-type catCounts struct {
-	Sent     int64 `json:"sent"`
-	NoError  int64 `json:"noerror"`
-	NXDomain int64 `json:"nxdomain"`
-	ServFail int64 `json:"servfail"`
-	Other    int64 `json:"other"`
-	TC       int64 `json:"tc"`
-	Late     int64 `json:"late"` // replies after the timeout: counted as lost
-}
+// catCounts are the counts of one second, or of a whole load.
+type catCounts = replyCounts
 
-func (c catCounts) lost() int64 { return c.Sent - c.NoError - c.NXDomain - c.ServFail - c.Other }
-
-func (c *catCounts) addReply(rcode int, tc bool) {
-	switch rcode {
-	case 0:
-		c.NoError++
-	case 2:
-		c.ServFail++
-	case 3:
-		c.NXDomain++
-	default:
-		c.Other++
-	}
-	if tc {
-		c.TC++
-	}
-}
-
-func (c *catCounts) merge(o catCounts) {
-	c.Sent += o.Sent
-	c.NoError += o.NoError
-	c.NXDomain += o.NXDomain
-	c.ServFail += o.ServFail
-	c.Other += o.Other
-	c.TC += o.TC
-	c.Late += o.Late
-}
-
-// catLoadResult is what catalog-load writes and catalog-report reads.
 type catLoadResult struct {
 	Clients    int         `json:"clients"`
 	IntervalS  float64     `json:"interval_s"`

@@ -276,7 +276,7 @@ func fmtMSv(v float64) string {
 // freezeFigures are target 7's figures: queries sent in the window after the agent
 // resumed, those lost, Consul requests counted by srvbridge in it, and the change.
 type freezeFigures struct {
-	Sent, Lost  int
+	Sent, Lost  int64
 	Requests    float64
 	WindowS     int
 	FirstChange *changeResult

@@ -196,11 +196,11 @@ func TestCatLoadSummarize(t *testing.T) {
 
 func TestFreezeWindow(t *testing.T) {
 	l := loadResult{Buckets: []loadBucket{
-		{StartMS: 1000, Sent: 100, NoError: 100, Requests: 5},
-		{StartMS: 2000, Sent: 100, NoError: 40, Requests: 6},   // in the window
-		{StartMS: 3000, Sent: 100, NoError: 100, Requests: -1}, // admin not read
-		{StartMS: 4000, Sent: 100, NoError: 99, Requests: 26},
-		{StartMS: 5000, Sent: 100, NoError: 0, Requests: 30}, // after it
+		{StartMS: 1000, replyCounts: replyCounts{Sent: 100, NoError: 100}, Requests: 5},
+		{StartMS: 2000, replyCounts: replyCounts{Sent: 100, NoError: 40}, Requests: 6},   // in the window
+		{StartMS: 3000, replyCounts: replyCounts{Sent: 100, NoError: 100}, Requests: -1}, // admin not read
+		{StartMS: 4000, replyCounts: replyCounts{Sent: 100, NoError: 99}, Requests: 26},
+		{StartMS: 5000, replyCounts: replyCounts{Sent: 100, NoError: 0}, Requests: 30}, // after it
 	}}
 	f := freezeWindow(l, 2000, 3)
 	if f.Sent != 300 || f.Lost != 61 || f.Requests != 20 {

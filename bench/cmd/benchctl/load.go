@@ -18,14 +18,8 @@ import (
 // loadBucket counts one second of a fixed-rate load, by the second each query was sent
 // in, plus what srvbridge's admin endpoint said during that second.
 type loadBucket struct {
-	StartMS  int64   `json:"start_ms"` // unix ms
-	Sent     int     `json:"sent"`
-	NoError  int     `json:"noerror"`
-	NXDomain int     `json:"nxdomain"`
-	ServFail int     `json:"servfail"`
-	Other    int     `json:"other"` // other rcodes
-	TC       int     `json:"tc"`    // answers with TC set (counted in their rcode too)
-	Late     int     `json:"late"`  // replies after the timeout: counted as lost
+	StartMS int64 `json:"start_ms"` // unix ms
+	replyCounts
 	LatSumMS float64 `json:"lat_sum_ms"`
 	LatMaxMS float64 `json:"lat_max_ms"`
 	Ready    string  `json:"ready,omitempty"`     // /readyz: status and first line of the body
@@ -37,9 +31,6 @@ type loadBucket struct {
 	CPU map[string]float64 `json:"cpu,omitempty"`
 	FDs map[string]int     `json:"fds,omitempty"`
 }
-
-func (b loadBucket) answered() int { return b.NoError + b.NXDomain + b.ServFail + b.Other }
-func (b loadBucket) lost() int     { return b.Sent - b.answered() }
 
 // loadResult is what load writes and scale-report reads.
 type loadResult struct {
@@ -181,19 +172,7 @@ func countReply(b *loadBucket, h header, lat, timeout time.Duration) {
 		b.Late++
 		return
 	}
-	switch h.Rcode {
-	case 0:
-		b.NoError++
-	case 2:
-		b.ServFail++
-	case 3:
-		b.NXDomain++
-	default:
-		b.Other++
-	}
-	if h.TC {
-		b.TC++
-	}
+	b.addReply(h.Rcode, h.TC)
 	l := ms(lat)
 	b.LatSumMS += l
 	b.LatMaxMS = max(b.LatMaxMS, l)
@@ -201,13 +180,7 @@ func countReply(b *loadBucket, h header, lat, timeout time.Duration) {
 
 // addBucket adds b's counts to t (the admin readings are not added).
 func addBucket(t *loadBucket, b loadBucket) {
-	t.Sent += b.Sent
-	t.NoError += b.NoError
-	t.NXDomain += b.NXDomain
-	t.ServFail += b.ServFail
-	t.Other += b.Other
-	t.TC += b.TC
-	t.Late += b.Late
+	t.merge(b.replyCounts)
 	t.LatSumMS += b.LatSumMS
 	t.LatMaxMS = max(t.LatMaxMS, b.LatMaxMS)
 }

@@ -351,8 +351,8 @@ func (rep *scaleReport) outageSection(b *strings.Builder, o outageRun) {
 		if r.AdminErrs > 0 {
 			ready += fmt.Sprintf(" (%d readings failed)", r.AdminErrs)
 		}
-		cells = append(cells, []string{name, strconv.Itoa(r.Secs), strconv.Itoa(t.Sent), strconv.Itoa(t.NoError), strconv.Itoa(t.NXDomain),
-			strconv.Itoa(t.ServFail), strconv.Itoa(t.Other), strconv.Itoa(t.lost()), fmt.Sprintf("%.2f ms", mean), fmt.Sprintf("%.1f ms", t.LatMaxMS),
+		cells = append(cells, []string{name, strconv.Itoa(r.Secs), strconv.FormatInt(t.Sent, 10), strconv.FormatInt(t.NoError, 10), strconv.FormatInt(t.NXDomain, 10),
+			strconv.FormatInt(t.ServFail, 10), strconv.FormatInt(t.Other, 10), strconv.FormatInt(t.lost(), 10), fmt.Sprintf("%.2f ms", mean), fmt.Sprintf("%.1f ms", t.LatMaxMS),
 			strings.Join(deg, ", "), fmt.Sprintf("%.0f s", r.MaxStaleS), reqs, "`" + ready + "`"})
 	}
 	mdTable(b, []string{"phase", "seconds", "sent", "NOERROR", "NXDOMAIN", "SERVFAIL", "other", "lost", "mean latency", "max latency",
@@ -413,6 +413,6 @@ func windowCells(w []loadBucket) []string {
 			fds = strconv.Itoa(n)
 		}
 	}
-	return []string{strconv.Itoa(t.Sent), strconv.Itoa(t.NoError), strconv.Itoa(t.NXDomain), strconv.Itoa(t.ServFail), strconv.Itoa(t.lost()),
+	return []string{strconv.FormatInt(t.Sent, 10), strconv.FormatInt(t.NoError, 10), strconv.FormatInt(t.NXDomain, 10), strconv.FormatInt(t.ServFail, 10), strconv.FormatInt(t.lost(), 10),
 		fmt.Sprintf("%.1f ms", t.LatMaxMS), cores("srvbridge"), cores("consul"), fds, deg, "`" + said + "`"}
 }
