@@ -24,6 +24,11 @@
 #   BENCH_GOBENCH_N=200000                 go test -benchtime Nx for BenchmarkRespond
 #   BENCH_UDP_READER=                      srvbridge --udp-reader (thread or poller); empty
 #                                          leaves srvbridge's default (thread)
+#   BENCH_POLLER=1                         on Linux, when srvbridge runs its thread reader,
+#                                          also bench the same binary with --udp-reader
+#                                          poller (the portable path) as a fourth server in
+#                                          the same rounds, so the two readers are compared
+#                                          under the same conditions; 0 skips it
 #   BENCH_OUT=bench/results                where the Markdown and SVG go
 #   BENCH_SRC=worktree                     build srvbridge from the working tree, or "head":
 #                                          from a clean export of the last commit
@@ -51,6 +56,7 @@ load_cpus=${BENCH_LOAD_CPUS:-1}
 use_cache=${BENCH_CONSUL_USE_CACHE:-false}
 gobench_n=${BENCH_GOBENCH_N:-200000}
 udp_reader=${BENCH_UDP_READER:-}
+poller=${BENCH_POLLER:-1}
 out_dir=${BENCH_OUT:-bench/results}
 keep=${BENCH_KEEP:-0}
 src=${BENCH_SRC:-worktree}
@@ -268,7 +274,8 @@ if ! (cd "$src_dir" && timeout 600 "${gobench[@]}") >"$work/gobench.txt" 2>&1; t
 fi
 
 # --- 2. servers ---------------------------------------------------------------------
-read -r p_http p_cdns p_server p_serf_lan p_serf_wan p_grpc p_sb_dns p_sb_admin p_knot <<<"$("$ctl" ports -n 9)"
+read -r p_http p_cdns p_server p_serf_lan p_serf_wan p_grpc p_sb_dns p_sb_admin p_knot p_pl_dns p_pl_admin \
+	<<<"$("$ctl" ports -n 11)"
 cat >"$work/consul.json" <<EOF
 {
   "datacenter": "dc1",
@@ -301,6 +308,21 @@ sb_pid=$!
 pids+=("$sb_pid")
 "$ctl" wait -admin "127.0.0.1:$p_sb_admin" -services $((services + 1)) -instances $((services * instances + 3)) \
 	-timeout $((120 + services / 50))s | tee -a "$work/setup.txt"
+# The poller row: only where the default reader is another one (the thread reader is
+# Linux-only) and the run did not choose the poller for srvbridge itself.
+if [[ $poller != 1 || $(uname -s) != Linux || ${udp_reader:-thread} != thread ]]; then
+	poller=0
+fi
+if [[ $poller == 1 ]]; then
+	log "starting srvbridge --udp-reader poller on 127.0.0.1:$p_pl_dns"
+	start_pinned "$server_cpus" "$work/srvbridge" --consul-addr "127.0.0.1:$p_http" --dns-addr "127.0.0.1:$p_pl_dns" \
+		--http-addr "127.0.0.1:$p_pl_admin" --prefetch --log-level warn --udp-reader poller \
+		>"$work/srvbridge-poller.log" 2>&1
+	pl_pid=$!
+	pids+=("$pl_pid")
+	"$ctl" wait -admin "127.0.0.1:$p_pl_admin" -services $((services + 1)) -instances $((services * instances + 3)) \
+		-timeout $((120 + services / 50))s | tee -a "$work/setup.txt"
+fi
 
 mkdir -p "$work/knot"
 cat >"$work/knot.conf" <<EOF
@@ -333,6 +355,10 @@ addr[srvbridge]=127.0.0.1:$p_sb_dns pid[srvbridge]=$sb_pid
 addr[consul]=127.0.0.1:$p_cdns pid[consul]=$consul_pid
 addr[knot]=127.0.0.1:$p_knot pid[knot]=$knot_pid
 names=(srvbridge consul knot)
+if [[ $poller == 1 ]]; then
+	addr[srvbridge-poller]=127.0.0.1:$p_pl_dns pid[srvbridge-poller]=$pl_pid
+	names=(srvbridge srvbridge-poller consul knot)
+fi
 port_of() { echo "${addr[$1]##*:}"; }
 
 # What each server answers for the same questions (also a readiness check for Knot).
@@ -412,7 +438,7 @@ mkdir -p "$work/runs"
 log "warming up each server for 2 s"
 for s in "${names[@]}"; do dnsperf_run "$s" warmup 0 "$work/runs/$s-warmup.txt"; done
 for ((r = 1; r <= rounds; r++)); do
-	order=("${names[@]:$(((r - 1) % 3))}" "${names[@]:0:$(((r - 1) % 3))}")
+	order=("${names[@]:$(((r - 1) % ${#names[@]}))}" "${names[@]:0:$(((r - 1) % ${#names[@]}))}")
 	for s in "${order[@]}"; do
 		log "round $r/$rounds: $s, ${max_secs}s unthrottled, then ${fixed_secs}s at $fixed_qps q/s"
 		measured_run "$s" max "$r"
@@ -436,6 +462,8 @@ base=$out_dir/$date_utc-$commit${udp_reader:+-$udp_reader}
 {
 	echo "date=$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
 	echo "commit=$commit"
+	echo "udp_reader=$udp_reader"
+	echo "poller=$poller"
 	echo "describe=$version"
 	echo "source=$src_note"
 	echo "nproc=$(nproc)"

@@ -18,12 +18,15 @@ import (
 )
 
 // servers in table order; run.sh labels its runs with these names.
-var servers = []string{"srvbridge", "consul", "knot"}
+// srvbridge-poller is the same binary with --udp-reader poller, where the default
+// reader is the thread one (Linux): the two readers measured in the same rounds.
+var servers = []string{"srvbridge", "srvbridge-poller", "consul", "knot"}
 
 var serverTitles = map[string]string{
-	"srvbridge": "srvbridge",
-	"consul":    "Consul DNS",
-	"knot":      "Knot DNS",
+	"srvbridge":        "srvbridge",
+	"srvbridge-poller": "srvbridge (poller UDP reader)",
+	"consul":           "Consul DNS",
+	"knot":             "Knot DNS",
 }
 
 // perfRun is one dnsperf invocation as run.sh recorded it.

@@ -107,16 +107,23 @@ func (rep *report) table(ranges bool) ([]string, [][]string) {
 // ratioLines are the goals' ratios and the other work on the servers' CPU, as the
 // terminal shows them (the Markdown joins their runs of spaces).
 func (rep *report) ratioLines() []string {
-	sbKnot, consulSb := rep.ratios()
+	sbKnot, sbKnotFixed, consulSb := rep.ratios()
 	var other []string
 	for _, w := range rep.ordered() {
 		other = append(other, serverTitles[w.Server]+" "+pct(w.Other))
 	}
-	return []string{
+	out := []string{
 		prose("ratio-srvbridge-knot", sbKnot),
+		prose("ratio-srvbridge-knot-fixed", struct {
+			Rate  string
+			Ratio float64
+		}{rep.meta["fixed_qps"], sbKnotFixed}),
 		prose("ratio-consul-srvbridge", consulSb),
-		prose("other-work", strings.Join(other, ", ")),
 	}
+	if r, ok := rep.readers(); ok {
+		out = append(out, prose("ratio-readers", r))
+	}
+	return append(out, prose("other-work", strings.Join(other, ", ")))
 }
 
 // warningData is what a warning sentence may say about one server.

@@ -158,15 +158,34 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
-// ratios: srvbridge/Knot and Consul/srvbridge, CPU per query.
-func (rep *report) ratios() (sbKnot, consulSb float64) {
+// ratios: srvbridge/Knot (unthrottled and at the fixed rate) and Consul/srvbridge,
+// CPU per query; NaN where a server is missing.
+func (rep *report) ratios() (sbKnot, sbKnotFixed, consulSb float64) {
 	sb, co, kn := rep.rows["srvbridge"], rep.rows["consul"], rep.rows["knot"]
-	sbKnot, consulSb = math.NaN(), math.NaN()
+	sbKnot, sbKnotFixed, consulSb = math.NaN(), math.NaN(), math.NaN()
 	if sb != nil && kn != nil {
 		sbKnot = ratio(sb.CPUus, kn.CPUus)
+		sbKnotFixed = ratio(sb.FixedCPUus, kn.FixedCPUus)
 	}
 	if sb != nil && co != nil {
 		consulSb = ratio(co.CPUus, sb.CPUus)
 	}
-	return sbKnot, consulSb
+	return sbKnot, sbKnotFixed, consulSb
+}
+
+// readers compares srvbridge's default UDP reader with the poller row of the same
+// run, when there is one.
+type readers struct {
+	CPU, CPUFixed  float64 // default / poller, CPU per query
+	P99, P99Poller string  // at the fixed rate
+	Rate           string
+}
+
+func (rep *report) readers() (readers, bool) {
+	sb, pl := rep.rows["srvbridge"], rep.rows["srvbridge-poller"]
+	if sb == nil || pl == nil {
+		return readers{}, false
+	}
+	return readers{CPU: ratio(sb.CPUus, pl.CPUus), CPUFixed: ratio(sb.FixedCPUus, pl.FixedCPUus),
+		P99: fmtMS(sb.Lat.P99), P99Poller: fmtMS(pl.Lat.P99), Rate: rep.meta["fixed_qps"]}, true
 }

@@ -139,6 +139,10 @@ func TestReport(t *testing.T) {
 		"srvbridge\tfixed\t1\t" + write("sbf", perf("6000", "2000")) + "\t10\t3000000\t20\t300\t0.2+0.1\t30\t300\tused",
 		"consul\tmax\t1\t" + write("co", perf("10000", "3300")) + "\t200\t3000000\t290\t300\t0.5+0.3\t80\t300\tused",
 		"knot\tmax\t1\t" + write("kn", perf("100000", "33000")) + "\t50\t3000000\t60\t300\t2.9+0.0\t290\t300\tused",
+		"knot\tfixed\t1\t" + write("knf", perf("6000", "2000")) + "\t5\t3000000\t20\t300\t0.2+0.1\t30\t300\tused",
+		// The poller row: 12.5 µs unthrottled, 33.3 µs at the fixed rate.
+		"srvbridge-poller\tmax\t1\t" + write("pl", perf("100000", "33000")) + "\t125\t3000000\t150\t300\t2.0+0.7\t290\t300\tused",
+		"srvbridge-poller\tfixed\t1\t" + write("plf", perf("6000", "2000")) + "\t20\t3000000\t20\t300\t0.2+0.1\t30\t300\tused",
 	}, "\n") + "\n"
 	meta := "date=2026-01-02 03:04:05 UTC\ncommit=abc1234\nclk_tck=100\npin=1\nserver_cpus=0\nload_cpus=1\nquiet=10 s, 15 %\nfixed_qps=2000\nservices=200\ninstances=3\n"
 	rep, err := loadReport(write("runs.tsv", runs), write("meta.env", meta), "", "", "", "")
@@ -148,9 +152,12 @@ func TestReport(t *testing.T) {
 	if got := rep.rows["srvbridge"].CPUus; math.Abs(got-10) > 1e-9 {
 		t.Errorf("srvbridge CPU µs/query = %v, want 10", got)
 	}
-	sbKnot, consulSb := rep.ratios()
-	if math.Abs(sbKnot-2) > 1e-9 || math.Abs(consulSb-20) > 1e-9 {
-		t.Errorf("ratios = %v, %v; want 2, 20", sbKnot, consulSb)
+	sbKnot, sbKnotFixed, consulSb := rep.ratios()
+	if math.Abs(sbKnot-2) > 1e-9 || math.Abs(sbKnotFixed-2) > 1e-9 || math.Abs(consulSb-20) > 1e-9 {
+		t.Errorf("ratios = %v, %v, %v; want 2, 2, 20", sbKnot, sbKnotFixed, consulSb)
+	}
+	if r, ok := rep.readers(); !ok || math.Abs(r.CPU-0.8) > 1e-9 || math.Abs(r.CPUFixed-0.5) > 1e-9 {
+		t.Errorf("readers = %+v, %v; want CPU 0.8 and 0.5 of the poller's", r, ok)
 	}
 	if got := rep.rows["srvbridge"].Other; math.Abs(got-50.0/300) > 1e-9 {
 		t.Errorf("other work = %v, want %v", got, 50.0/300)
@@ -165,7 +172,9 @@ func TestReport(t *testing.T) {
 		t.Errorf("latency samples = %v, want 3 (fixed run only)", got)
 	}
 	md := rep.markdown("x.svg")
-	for _, want := range []string{"| srvbridge | 33287 | 10.0 |", "srvbridge / Knot, CPU per query: 2.00", "![CPU per query and queries per second](x.svg)"} {
+	for _, want := range []string{"| srvbridge | 33287 | 10.0 |", "srvbridge / Knot, CPU per query: 2.00",
+		"srvbridge / Knot, CPU per query at 2000 q/s: 2.00", "| srvbridge (poller UDP reader) | 33287 | 12.5 |",
+		"srvbridge / its poller UDP reader, CPU per query: 0.80 unthrottled, 0.50 at 2000 q/s", "![CPU per query and queries per second](x.svg)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}

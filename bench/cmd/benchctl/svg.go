@@ -7,7 +7,17 @@ import (
 	"strings"
 )
 
-var serverColors = map[string]string{"srvbridge": "#2b6cb0", "consul": "#c05621", "knot": "#2f855a"}
+var serverColors = map[string]string{"srvbridge": "#2b6cb0", "srvbridge-poller": "#90cdf4", "consul": "#c05621", "knot": "#2f855a"}
+
+// svgNames are the servers' names on the chart, where a long title does not fit.
+var svgNames = map[string]string{"srvbridge-poller": "… poller reader"}
+
+func svgName(server string) string {
+	if n, ok := svgNames[server]; ok {
+		return n
+	}
+	return serverTitles[server]
+}
 
 // svg draws the table's two headline columns as horizontal bar charts: server CPU per
 // answered query and queries per second, one bar per server.
@@ -66,14 +76,14 @@ func (rep *report) svg() string {
 			if math.IsNaN(bw) {
 				bw = 1
 			}
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH/2+5, html.EscapeString(serverTitles[w.Server]))
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH/2+5, html.EscapeString(svgName(w.Server)))
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, bw, barH, serverColors[w.Server])
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", float64(left)+bw+6, y+barH/2+5, html.EscapeString(p.label(w)))
 			y += barH + barGap
 		}
 		y += panelGp - barGap
 	}
-	sbKnot, consulSb := rep.ratios()
+	sbKnot, _, consulSb := rep.ratios()
 	fmt.Fprintf(&b, `<text x="12" y="%d" fill="#555">%s</text>`+"\n", height-12,
 		html.EscapeString(fmt.Sprintf("CPU per query: srvbridge/Knot %.2f, Consul/srvbridge %.1f", sbKnot, consulSb)))
 	b.WriteString("</svg>\n")
