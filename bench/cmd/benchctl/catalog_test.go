@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -466,5 +467,35 @@ func TestCatalogMarkdownFloor(t *testing.T) {
 		if !strings.Contains(md, s) {
 			t.Errorf("report lacks %q:\n%s", s, md)
 		}
+	}
+}
+
+// TestWriteKnotConf: the config serves the zone file next to it with one UDP worker on
+// the given address, and knotc accepts it when Knot is installed.
+func TestWriteKnotConf(t *testing.T) {
+	dir := t.TempDir()
+	zone, conf := filepath.Join(dir, "consul.zone"), filepath.Join(dir, "knot.conf")
+	if err := writeKnotConf(conf, zone, "127.0.0.1@5399"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"listen: 127.0.0.1@5399\n", "udp-workers: 1\n", "storage: \"" + dir + "\"\n", "rundir: \"" + filepath.Join(dir, "knot") + "\"\n",
+		"domain: consul.\n", "file: \"consul.zone\"\n"} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("config lacks %q:\n%s", s, b)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "knot")); err != nil || !fi.IsDir() {
+		t.Errorf("knotd's run directory: %v", err)
+	}
+	knotc, err := exec.LookPath("knotc")
+	if err != nil || testing.Short() {
+		t.Skip("knotc not installed, or -short: the config is not checked by Knot")
+	}
+	if out, err := exec.Command(knotc, "-c", conf, "conf-check").CombinedOutput(); err != nil {
+		t.Errorf("knotc conf-check: %v\n%s", err, out)
 	}
 }
