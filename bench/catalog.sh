@@ -21,6 +21,10 @@
 #   5  target 1 again over HTTPS (agent with TLS, CA and certificate made in the work
 #      directory by `consul tls`): connections (<= 8) and whether HTTP/2 was negotiated
 #   7  recovery from a Consul freeze (SIGSTOP, SIGCONT) under load
+#   floor  inside each run of 1 and 5, right before the load at rest: the same load (same
+#      arguments, length and names) against Knot DNS serving the same names from a static
+#      zone (`benchctl gen` from the catalog; one UDP worker, as bench/run.sh runs it), so
+#      that the report shows what this machine and load generator cost without srvbridge
 #
 # Every setting is an environment variable (flags win). Defaults; QUICK=1 in brackets.
 #   BENCH_SERVICES=2000 BENCH_INSTANCES=5 [200 x 3]   the catalog, one fake node per service
@@ -38,6 +42,9 @@
 #   BENCH_COLD_SECS=600 [30]      the cold wait ("nobody asked for 10 minutes")
 #   BENCH_PROP_SAMPLES=30 [5]     changes per kind; BENCH_PROP_BUDGET=300 [60]: no new
 #                                 change after that many seconds (10 s deadline each)
+#   BENCH_FLOOR=1                 the Knot floor (0 skips it); without knotd it is installed
+#                                 when running as root (apt-get, as bench/run.sh does),
+#                                 else skipped with a message
 #   BENCH_MODES="ondemand prefetch"   the runs of target 1 (ondemand: no extra flag)
 #   BENCH_TLS_MODES="ondemand prefetch"   the runs of target 5 ("" skips target 5)
 #   BENCH_SB_FLAGS=""             extra flags for every srvbridge (e.g. --consul-max-conns 16)
@@ -53,7 +60,8 @@
 # failing phases run into their time budgets, QUICK=1 about 12 minutes, the defaults about
 # 80 (each run of target 1 or 5 lasts the cold wait plus about 7 minutes), and
 # BENCH_TLS_MODES=prefetch BENCH_PROP_BUDGET=180 52; against the change feed QUICK=1
-# about 4 minutes, the defaults about 45 (the cold waits).
+# about 4 minutes, the defaults about 45 (the cold waits). The Knot floor adds the length
+# of the load at rest to each run: about 20 s with QUICK=1, 100 s with the defaults.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -113,6 +121,8 @@ heavy_churn=${BENCH_HEAVY_CHURN:-$(q 10 60)}
 out_dir=${BENCH_OUT:-bench/results}
 src=${BENCH_SRC:-worktree}
 keep=${BENCH_KEEP:-0}
+floor=${BENCH_FLOOR:-1}
+[[ $floor == 0 || $floor == 1 ]] || { echo "catalog: BENCH_FLOOR=$floor: want 0 or 1" >&2; exit 2; }
 for v in services instances clients interval sweep ready_secs steady_secs idle_secs cold cold_secs prop_samples prop_budget \
 	freeze_secs freeze_pre freeze_post freeze_qps heavy_services heavy_instances heavy_rest heavy_churn; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || { echo "catalog: $v=${!v}: want a whole number" >&2; exit 2; }
@@ -193,7 +203,7 @@ elif [[ $src != worktree ]]; then
 fi
 (cd "$src_dir" && go build -trimpath -ldflags "-X main.version=$version -X main.commit=$commit" -o "$work/srvbridge" ./cmd/srvbridge)
 
-read -r p_http p_https p_cdns p_server p_serf_lan p_serf_wan p_dns p_admin p_dns2 p_admin2 <<<"$("$ctl" ports -n 10)"
+read -r p_http p_https p_cdns p_server p_serf_lan p_serf_wan p_dns p_admin p_dns2 p_admin2 p_knot <<<"$("$ctl" ports -n 11)"
 consul_addr=127.0.0.1:$p_http
 clk=$(getconf CLK_TCK)
 
@@ -246,6 +256,52 @@ start_consul
 register "$services" "$instances"
 limits_line=$(limits)
 log "Consul limits: $limits_line"
+# The floor's Knot: knotd, installed the way bench/run.sh installs it; the zone from the
+# catalog as registered (before any propagation sample changes it), every name the load
+# asks answered NOERROR. floor_note says why there is no floor.
+floor_note=
+start_knot() {
+	local knotd
+	knotd=$(command -v knotd || echo /usr/sbin/knotd)
+	if [[ ! -x $knotd ]]; then
+		if ((EUID != 0)); then
+			floor_note="knotd is not installed (sudo apt-get install -y knot)"
+			return 1
+		fi
+		log "installing knot for the floor"
+		if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq knot >/dev/null; }; then
+			floor_note="knotd is not installed and apt-get install knot failed"
+			return 1
+		fi
+		knotd=$(command -v knotd || echo /usr/sbin/knotd)
+	fi
+	"$ctl" gen -consul "$consul_addr" -zone "$work/consul.zone" -queries "$work/floor-queries.txt" -nx-share 0 \
+		-knot-conf "$work/knot.conf" -knot-listen "127.0.0.1@$p_knot" | tee -a "$work/setup.txt" >&2 ||
+		{ floor_note="benchctl gen failed"; return 1; }
+	bg knot "$knotd" -c "$work/knot.conf"
+	# Readiness, and the check that Knot answers the names the load asks (SRV and A of
+	# <svc>.service.consul, the first and the last asked) with NOERROR and records.
+	local last
+	last=$(printf 'svc-%05d' $((services - cold - 1)))
+	if ! "$ctl" probe -addr "127.0.0.1:$p_knot" -label knot -tries 100 "svc-00000.service.consul SRV" "svc-00000.service.consul A" \
+		"$last.service.consul SRV" "$last.service.consul A" >"$work/knot-probe.txt" 2>&1; then
+		floor_note="knotd did not answer: $(tail -n 1 "$work/knot-probe.txt")"
+		stop "$bg_pid"
+		return 1
+	fi
+	tee -a "$work/setup.txt" <"$work/knot-probe.txt" >&2
+	if grep -v ' NOERROR answer=[1-9]' "$work/knot-probe.txt" | grep -q .; then
+		floor_note="Knot does not answer the load's names with NOERROR and records (see the log)"
+		return 1
+	fi
+	meta knot_desc "Knot DNS $("$knotd" -V | sed -n 's/.*version //p') (one UDP worker, as bench/run.sh runs it) serving the same names from a static zone that \`benchctl gen\` wrote from the catalog right after registration"
+}
+if [[ $floor == 1 ]]; then
+	start_knot || { floor=0; log "no floor: $floor_note"; }
+else
+	floor_note="BENCH_FLOOR=0"
+fi
+meta floor_note "$floor_note"
 agent_h2=$(curl -s -o /dev/null --max-time 5 --interface 127.0.0.2 --http2 --cacert "$ca" -w '%{http_version}' "https://127.0.0.1:$p_https/v1/status/leader" || echo "?")
 log "the agent's HTTPS port answers curl --http2 with HTTP version $agent_h2"
 
@@ -291,13 +347,20 @@ run() {
 	"$ctl" readyz -admin "127.0.0.1:$p_admin" -since "$t0" -timeout "${ready_secs}s" -out "$dir/ready.json" | tee -a "$work/setup.txt"
 	kill -0 "$sb" 2>/dev/null || die "srvbridge ($label) exited; see $dir/srvbridge.log"
 	local first_cold=$((services - cold))
+	local -a load_args=(-services "$services" -exclude "$cold" -clients "$clients" -interval "${interval}s" -sweep "$sweep")
+	local steady_len=$((interval + 2 + steady_secs))s
+	if [[ $floor == 1 ]]; then
+		# Not at the same time as srvbridge's load: right before it, srvbridge idle.
+		log "run $label: the floor, the same load against Knot for $steady_len"
+		"$ctl" catalog-load -addr "127.0.0.1:$p_knot" "${load_args[@]}" -secs "$steady_len" -out "$dir/load-floor.json" 2>&1 |
+			sed 's/^/knot: /' | tee -a "$work/setup.txt" >&2 || log "the floor load ($label) failed"
+	fi
 	"$ctl" catalog-prop -touch -dns "127.0.0.1:$p_dns" -first "$first_cold" -count "$cold" -label "cold set touched" -out "$dir/touch.json" | tee -a "$work/setup.txt"
 	local cold_due=$(($(now_ns) + cold_secs * 1000000000))
 	# The same load in two parts, so that latency at rest and latency while the catalog
 	# changes (each change a sweep of the held services) are reported apart.
-	local -a load_args=(-addr "127.0.0.1:$p_dns" -services "$services" -exclude "$cold" -clients "$clients"
-		-interval "${interval}s" -sweep "$sweep")
-	bg load "$ctl" catalog-load "${load_args[@]}" -secs "$((interval + 2 + steady_secs))s" -out "$dir/load-steady.json"
+	load_args+=(-addr "127.0.0.1:$p_dns")
+	bg load "$ctl" catalog-load "${load_args[@]}" -secs "$steady_len" -out "$dir/load-steady.json"
 	local load_pid=$bg_pid
 	sleep $((interval + 2))
 	log "run $label: at rest under load for ${steady_secs}s"
@@ -460,7 +523,7 @@ base=$out_dir/$date_utc-$commit-catalog
 	echo "cold_secs=$cold_secs"
 	echo "consul_desc=dev agent (server, in-memory Raft), HTTP and HTTPS (CA and server certificate from \`consul tls\`; the agent answers curl --http2 with HTTP/$agent_h2), \`log_level warn\`, telemetry \`prometheus_retention_time 1h\` for its own request counts"
 	echo "consul_limits=$limits_line"
-	echo "load_desc=$clients UDP sockets each asking every name once per $interval s (SRV and A in alternate rounds), plus one socket sweeping all names at $sweep q/s; the last $cold services (the cold set) excluded; a query unanswered after 1 s is lost"
+	echo "load_desc=$clients UDP sockets each asking every name once per $interval s (SRV and A in alternate rounds), plus one socket sweeping all names at $sweep q/s; the last $cold services (the cold set) excluded; a query unanswered after 1 s is lost (a reply up to 2 s after the last query is still counted as late, by rcode)"
 	echo "elapsed_s=$((SECONDS - t_start))"
 } >>"$work/meta.env"
 "$ctl" catalog-report -work "$work" -md "$base.md" >/dev/null

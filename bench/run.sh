@@ -298,7 +298,8 @@ pids+=("$consul_pid")
 
 log "registering $services services x $instances instances"
 "$ctl" register -consul "127.0.0.1:$p_http" -services "$services" -instances "$instances" | tee -a "$work/setup.txt"
-"$ctl" gen -consul "127.0.0.1:$p_http" -zone "$work/consul.zone" -queries "$work/queries.txt" | tee -a "$work/setup.txt"
+"$ctl" gen -consul "127.0.0.1:$p_http" -zone "$work/consul.zone" -queries "$work/queries.txt" \
+	-knot-conf "$work/knot.conf" -knot-listen "127.0.0.1@$p_knot" | tee -a "$work/setup.txt"
 
 log "starting srvbridge on 127.0.0.1:$p_sb_dns"
 start_pinned "$server_cpus" "$work/srvbridge" --consul-addr "127.0.0.1:$p_http" --dns-addr "127.0.0.1:$p_sb_dns" \
@@ -324,27 +325,6 @@ if [[ $poller == 1 ]]; then
 		-timeout $((120 + services / 50))s | tee -a "$work/setup.txt"
 fi
 
-mkdir -p "$work/knot"
-cat >"$work/knot.conf" <<EOF
-server:
-    rundir: "$work/knot"
-    listen: 127.0.0.1@$p_knot
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-log:
-  - target: stderr
-    any: warning
-database:
-    storage: "$work/knot"
-template:
-  - id: default
-    storage: "$work"
-    semantic-checks: off
-zone:
-  - domain: consul.
-    file: "consul.zone"
-EOF
 log "starting knotd on 127.0.0.1:$p_knot"
 start_pinned "$server_cpus" "$knotd" -c "$work/knot.conf" >"$work/knot.log" 2>&1
 knot_pid=$!

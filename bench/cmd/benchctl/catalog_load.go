@@ -14,6 +14,7 @@ import (
 	"math"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -136,28 +137,37 @@ type catStream struct {
 	}
 }
 
+// lateDrain is how long, in timeouts, a stream keeps reading after its last query, so
+// that a reply later than the timeout is still seen and its rcode counted (late).
+const lateDrain = 2
+
+// reply counts the reply h that arrived at now: by rcode in the second its query was
+// sent, its latency if it came within timeout, else as late (lost, its rcode kept).
+func (s *catStream) reply(h header, now, start time.Time, warm, timeout time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := &s.pending[h.ID]
+	if !p.live {
+		return
+	}
+	p.live = false
+	lat := now.Sub(p.sent)
+	c := &s.counts[p.sec]
+	if lat > timeout {
+		c.addLate(h.Rcode)
+		return
+	}
+	c.addReply(h.Rcode, h.TC)
+	s.latAll.add(lat)
+	if p.sent.Sub(start) >= warm {
+		s.lat.add(lat)
+	}
+}
+
 func (s *catStream) run(ctx context.Context, start time.Time, warm, timeout time.Duration) error {
 	recvDone := make(chan error, 1)
 	go func() {
-		recvDone <- readReplies(s.cl.conn, func(h header, now time.Time) {
-			s.mu.Lock()
-			p := &s.pending[h.ID]
-			if p.live {
-				p.live = false
-				lat := now.Sub(p.sent)
-				c := &s.counts[p.sec]
-				if lat > timeout {
-					c.Late++
-				} else {
-					c.addReply(h.Rcode, h.TC)
-					s.latAll.add(lat)
-					if p.sent.Sub(start) >= warm {
-						s.lat.add(lat)
-					}
-				}
-			}
-			s.mu.Unlock()
-		})
+		recvDone <- readReplies(s.cl.conn, func(h header, now time.Time) { s.reply(h, now, start, warm, timeout) })
 	}()
 	var sendErr error
 	for seq := 0; ctx.Err() == nil; {
@@ -187,8 +197,9 @@ func (s *catStream) run(ctx context.Context, start time.Time, warm, timeout time
 		}
 		time.Sleep(time.Millisecond)
 	}
-	// Give the last queries their timeout, then stop the reader.
-	if err := s.cl.conn.SetReadDeadline(time.Now().Add(timeout)); err != nil {
+	// Give the last queries twice their timeout, then stop the reader: a reply in the
+	// second timeout is late but still counted by its rcode.
+	if err := s.cl.conn.SetReadDeadline(time.Now().Add(lateDrain * timeout)); err != nil {
 		return err
 	}
 	return errors.Join(sendErr, <-recvDone)
@@ -204,7 +215,7 @@ func cmdCatalogLoad(args []string) error {
 	sweep := fs.Float64("sweep", 1000, "queries/s of one more socket sweeping over all names (0: none)")
 	warm := fs.Duration("warm", 0, "latency counts only queries sent after this (default: when every name was asked once)")
 	secs := fs.Duration("secs", 10*time.Minute, "longest run; SIGTERM or SIGINT ends it earlier")
-	timeout := fs.Duration("timeout", time.Second, "a query unanswered this long is lost")
+	timeout := fs.Duration("timeout", time.Second, "a query unanswered this long is lost (a reply up to twice as late is counted as late, by rcode)")
 	out := fs.String("out", "", "write the results as JSON here")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -256,6 +267,9 @@ func cmdCatalogLoad(args []string) error {
 		}})
 	}
 	start := time.Now()
+	// Secs is the time spent sending, without the wait for late replies after it.
+	var sendEnd atomic.Int64
+	context.AfterFunc(ctx, func() { sendEnd.Store(time.Now().UnixNano()) })
 	var wg sync.WaitGroup
 	errs := make([]error, len(streams))
 	for i, s := range streams {
@@ -267,6 +281,9 @@ func cmdCatalogLoad(args []string) error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	if end := sendEnd.Load(); end != 0 {
+		elapsed = time.Unix(0, end).Sub(start)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -283,8 +300,8 @@ func cmdCatalogLoad(args []string) error {
 	}
 	res.summarize(all)
 	t := res.Total
-	fmt.Printf("catalog-load: %.0f s, %d sent (%.0f/s), %d NOERROR, %d NXDOMAIN, %d SERVFAIL, %d other, %d lost; after the %.0f s warm-up p50 %.0f µs, p99 %.0f µs, max %.0f µs\n",
-		res.Secs, t.Sent, float64(t.Sent)/max(res.Secs, 1e-9), t.NoError, t.NXDomain, t.ServFail, t.Other, t.lost(), res.WarmS, res.LatP50US, res.LatP99US, res.Lat.MaxUS)
+	fmt.Printf("catalog-load: %.0f s, %d sent (%.0f/s), %d NOERROR, %d NXDOMAIN, %d SERVFAIL, %d other, %d lost (%s); after the %.0f s warm-up p50 %.0f µs, p99 %.0f µs, max %.0f µs\n",
+		res.Secs, t.Sent, float64(t.Sent)/max(res.Secs, 1e-9), t.NoError, t.NXDomain, t.ServFail, t.Other, t.lost(), fmtLate(t), res.WarmS, res.LatP50US, res.LatP99US, res.Lat.MaxUS)
 	return writeJSON(*out, res)
 }
 

@@ -43,15 +43,20 @@ type catRun struct {
 	// LoadSteady is the first part of the same load, at rest; nil in runs made
 	// before the load was split, whose Load covers both.
 	LoadSteady *catLoadResult
-	Conns      *connsResult
-	Steady     *observation
-	SteadyA    *agentReqResult
-	Idle       *observation
-	IdleA      *agentReqResult
-	Hot        *catPropResult
-	Cold       *catPropResult
-	Touch      *catPropResult
-	H2Conns    int // "http2: Transport creating client conn" lines in srvbridge's log; -1 not looked
+	// Floor is the same load as LoadSteady against Knot serving the same names from a
+	// static zone, run right before it: what this machine and load generator cost
+	// without srvbridge. nil when not run; FloorNote then says why.
+	Floor     *catLoadResult
+	FloorNote string
+	Conns     *connsResult
+	Steady    *observation
+	SteadyA   *agentReqResult
+	Idle      *observation
+	IdleA     *agentReqResult
+	Hot       *catPropResult
+	Cold      *catPropResult
+	Touch     *catPropResult
+	H2Conns   int // "http2: Transport creating client conn" lines in srvbridge's log; -1 not looked
 }
 
 // optJSON reads path into a new T, or nil when the file is missing or unreadable.
@@ -87,6 +92,7 @@ func loadCatRun(dir string) *catRun {
 	r.Ready = optJSON[readyResult](filepath.Join(dir, "ready.json"))
 	r.Load = optJSON[catLoadResult](filepath.Join(dir, "load.json"))
 	r.LoadSteady = optJSON[catLoadResult](filepath.Join(dir, "load-steady.json"))
+	r.Floor = optJSON[catLoadResult](filepath.Join(dir, "load-floor.json"))
 	r.Conns = optJSON[connsResult](filepath.Join(dir, "conns.json"))
 	r.Steady = optObservation(filepath.Join(dir, "steady.jsonl"))
 	r.SteadyA = optJSON[agentReqResult](filepath.Join(dir, "steady-agent.json"))
@@ -160,16 +166,17 @@ func (r *catRun) verdicts() []verdict {
 		for _, p := range parts {
 			t.merge(p.l.Total)
 		}
+		// The late replies count too: a SERVFAIL after the timeout is still a SERVFAIL.
 		v = append(v, row3("errors after ready", "0 SERVFAIL, 0 NXDOMAIN", true,
-			fmt.Sprintf("%d SERVFAIL, %d NXDOMAIN of %d queries (also %d lost, %d other rcodes: shown, not judged)", t.ServFail, t.NXDomain, t.Sent, t.lost(), t.Other),
-			t.ServFail == 0 && t.NXDomain == 0))
-		for _, p := range parts {
+			fmt.Sprintf("%d SERVFAIL, %d NXDOMAIN of %d queries, late replies included (%s); also %d lost (the late replies among them) and %d other rcodes in time: shown, not judged",
+				t.ServFail+t.LateServFail, t.NXDomain+t.LateNXDomain, t.Sent, fmtLateWithin(t, parts[0].l), t.lost(), t.Other),
+			t.ServFail+t.LateServFail == 0 && t.NXDomain+t.LateNXDomain == 0))
+		for i, p := range parts {
 			l := p.l
-			p99 := "no answers"
-			if l.LatP99US >= 0 {
-				p99 = fmt.Sprintf("%s (p50 %s, p99.9 %s, max %s; %d answers)", fmtUS(l.LatP99US), fmtUS(l.LatP50US), fmtUS(l.LatP999US), fmtUS(l.Lat.MaxUS), l.Lat.N)
+			v = append(v, row3("p99 latency"+p.what, fmt.Sprintf("≤ %s once every name was asked", fmtUS(tP99US)), true, fmtLat(l), l.LatP99US >= 0 && l.LatP99US <= tP99US))
+			if i == 0 {
+				v = append(v, r.floorVerdict(l))
 			}
-			v = append(v, row3("p99 latency"+p.what, fmt.Sprintf("≤ %s once every name was asked", fmtUS(tP99US)), true, p99, l.LatP99US >= 0 && l.LatP99US <= tP99US))
 		}
 	} else {
 		v = append(v, row3("errors after ready", "0 SERVFAIL, 0 NXDOMAIN", false, "", false), row3("p99 latency", "≤ 1 ms", false, "", false))
@@ -214,6 +221,64 @@ func (r *catRun) verdicts() []verdict {
 		}
 	}
 	return v
+}
+
+// fmtLat is a load's p99 with the other quantiles and the sample count.
+func fmtLat(l *catLoadResult) string {
+	if l.LatP99US < 0 {
+		return "no answers"
+	}
+	return fmt.Sprintf("%s (p50 %s, p99.9 %s, max %s; %d answers)", fmtUS(l.LatP99US), fmtUS(l.LatP50US), fmtUS(l.LatP999US), fmtUS(l.Lat.MaxUS), l.Lat.N)
+}
+
+// fmtLateWithin is fmtLate with the window in which a late reply is still seen.
+func fmtLateWithin(t catCounts, l *catLoadResult) string {
+	if l.TimeoutMS <= 0 {
+		return fmtLate(t)
+	}
+	return fmt.Sprintf("%s; a reply is late after the %s timeout and read until %s after the last query", fmtLate(t), fmtMSv(l.TimeoutMS), fmtMSv(lateDrain*l.TimeoutMS))
+}
+
+// floorVerdict is the row next to the first p99 row: the same load against Knot, and
+// srvbridge's latency (of load l) as a multiple of Knot's. Knot must answer every name
+// NOERROR; any other rcode means it served other names and the floor is invalid.
+func (r *catRun) floorVerdict(l *catLoadResult) verdict {
+	const what, want = "the same load against Knot", "(shown: the floor of this machine and load generator)"
+	f := r.Floor
+	if f == nil {
+		note := r.FloorNote
+		if note == "" {
+			note = "not run"
+		}
+		return verdict{what, want, notMeasured + ": " + note, "—"}
+	}
+	if f.LatP99US < 0 {
+		return verdict{what, want, "no answers from Knot: " + fmtCounts(countsMap(f.Total)), "**invalid**"}
+	}
+	got := fmt.Sprintf("p50 %s, p99 %s (p99.9 %s, max %s; %d answers)", fmtUS(f.LatP50US), fmtUS(f.LatP99US), fmtUS(f.LatP999US), fmtUS(f.Lat.MaxUS), f.Lat.N)
+	if l.LatP99US > 0 && f.LatP50US > 0 {
+		got += fmt.Sprintf("; srvbridge's p99 is %.1f× Knot's, its p50 %.1f×", l.LatP99US/f.LatP99US, l.LatP50US/f.LatP50US)
+	}
+	t := f.Total
+	got += fmt.Sprintf("; Knot's replies: %s, %d lost (%s)", fmtCounts(countsMap(t)), t.lost(), fmtLate(t))
+	if t.NXDomain+t.ServFail+t.Other+t.LateNXDomain+t.LateServFail+t.LateOther > 0 || t.NoError == 0 {
+		return verdict{what, want, got + ": Knot did not answer every name NOERROR, so it did not serve the same names: **not a valid floor**", "**invalid**"}
+	}
+	return verdict{what, want, got, ""}
+}
+
+// countsMap is c's replies in time by rcode name, for fmtCounts.
+func countsMap(c catCounts) map[string]int {
+	m := map[string]int{}
+	for _, x := range []struct {
+		k string
+		n int64
+	}{{"NOERROR", c.NoError}, {"NXDOMAIN", c.NXDomain}, {"SERVFAIL", c.ServFail}, {"other rcodes", c.Other}} {
+		if x.n > 0 {
+			m[x.k] = int(x.n)
+		}
+	}
+	return m
 }
 
 // propVerdicts are target 2's rows from a run's propagation samples.
@@ -349,7 +414,9 @@ func catalogMarkdown(work string, meta map[string]string) string {
 
 	var runs []*catRun
 	for _, l := range strings.Fields(meta["runs"]) {
-		runs = append(runs, loadCatRun(filepath.Join(work, "run-"+l)))
+		r := loadCatRun(filepath.Join(work, "run-"+l))
+		r.FloorNote = meta["floor_note"]
+		runs = append(runs, r)
 	}
 	// Targets 1 and 5.
 	for _, r := range runs {
@@ -369,6 +436,10 @@ func catalogMarkdown(work string, meta map[string]string) string {
 				b.WriteString("No failure in any second.")
 			}
 			b.WriteString("\n")
+		}
+		if f := r.Floor; f != nil {
+			fmt.Fprintf(&b, "\nFloor: the same load against %s, right before the load at rest: %.0f s, %d queries (%.0f/s); replies %s, %d lost (%s).\n",
+				meta["knot_desc"], f.Secs, f.Total.Sent, float64(f.Total.Sent)/max(f.Secs, 1e-9), fmtCounts(countsMap(f.Total)), f.Total.lost(), fmtLate(f.Total))
 		}
 		if r.Touch != nil {
 			fmt.Fprintf(&b, "\nCold set: the last %d services, asked once right after ready (%s) and then by nobody until the cold wait was over.\n", r.Touch.Count, fmtCounts(r.Touch.Touched))

@@ -1,9 +1,15 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -298,5 +304,198 @@ func TestFmtCounts(t *testing.T) {
 	}
 	if got := fmtCounts(nil); got != "none" {
 		t.Errorf("%q", got)
+	}
+}
+
+// TestCatStreamCountsLateRepliesByRcode: a reply after the timeout is lost for the load
+// but keeps its rcode, so that a late SERVFAIL is still seen; a second reply to the
+// same query is not counted.
+func TestCatStreamCountsLateRepliesByRcode(t *testing.T) {
+	s := &catStream{counts: make([]catCounts, 2)}
+	start := time.Now()
+	const timeout = time.Second
+	for id, sec := range []int{0, 0, 1, 1, 1} {
+		s.pending[id].sent, s.pending[id].sec, s.pending[id].live = start.Add(time.Duration(sec)*time.Second), sec, true
+	}
+	replies := []struct {
+		id    uint16
+		rcode int
+		after time.Duration
+	}{
+		{0, 0, 100 * time.Microsecond}, // in time
+		{1, 2, 1500 * time.Millisecond},
+		{2, 2, 1200 * time.Millisecond},
+		{3, 0, 1100 * time.Millisecond},
+		{4, 5, 1900 * time.Millisecond}, // REFUSED
+		{0, 2, 2 * time.Second},         // a duplicate: ignored
+	}
+	for _, r := range replies {
+		p := s.pending[r.id]
+		s.reply(header{ID: r.id, Rcode: r.rcode}, p.sent.Add(r.after), start, 0, timeout)
+	}
+	var tot catCounts
+	for _, c := range s.counts {
+		tot.merge(c)
+	}
+	want := catCounts{NoError: 1, Late: 4, LateServFail: 2, LateNoError: 1, LateOther: 1}
+	if tot != want {
+		t.Errorf("counts %+v, want %+v", tot, want)
+	}
+	if s.counts[0].LateServFail != 1 || s.counts[1].LateServFail != 1 {
+		t.Errorf("late SERVFAIL by second %d, %d, want 1, 1 (the second the query was sent in)", s.counts[0].LateServFail, s.counts[1].LateServFail)
+	}
+	if s.lat.N != 1 || s.latAll.N != 1 {
+		t.Errorf("latency samples %d, %d: only the reply in time has a latency", s.lat.N, s.latAll.N)
+	}
+	if got := fmtLate(tot); got != "4 late replies: 1 NOERROR, 2 SERVFAIL, 1 other rcodes" {
+		t.Errorf("fmtLate: %q", got)
+	}
+}
+
+// TestCatStreamReadsPastTheTimeout: a reply to the last query that comes after the
+// timeout (and so after the reader's old deadline) is still read and counted as late.
+func TestCatStreamReadsPastTheTimeout(t *testing.T) {
+	srv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	const timeout = 400 * time.Millisecond
+	// The server answers every query SERVFAIL one and a half timeouts after it came.
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := srv.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			q := append([]byte(nil), buf[:n]...)
+			time.AfterFunc(timeout*3/2, func() {
+				q[2], q[3] = 0x81, 0x82 // QR, RD, RA, SERVFAIL
+				_, _ = srv.WriteToUDP(q, from)
+			})
+		}
+	}()
+	cl, err := dial(srv.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	s := &catStream{cl: cl, qps: 10, counts: make([]catCounts, 2), name: func(int) (string, uint16) { return "svc-00000.service.consul", typeA }}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if err := s.run(ctx, time.Now(), 0, timeout); err != nil {
+		t.Fatal(err)
+	}
+	var tot catCounts
+	for _, c := range s.counts {
+		tot.merge(c)
+	}
+	if tot.Sent < 1 || tot.LateServFail != tot.Sent || tot.ServFail != 0 {
+		t.Errorf("counts %+v: want every query's late SERVFAIL seen", tot)
+	}
+}
+
+// TestErrorsCountLateReplies: the "0 SERVFAIL" verdict counts the SERVFAILs that came
+// after the timeout, and an old result file's unclassified late replies are named.
+func TestErrorsCountLateReplies(t *testing.T) {
+	r := &catRun{LoadSteady: &catLoadResult{TimeoutMS: 1000, Total: catCounts{Sent: 50, NoError: 49, Late: 1, LateServFail: 1}, LatP99US: 400, Lat: latHist{N: 49}}}
+	for _, v := range r.verdicts() {
+		if v.Target == "errors after ready" && (v.Result != pass(false) || !strings.Contains(v.Got, "1 SERVFAIL, 0 NXDOMAIN of 50") ||
+			!strings.Contains(v.Got, "1 late replies: 1 SERVFAIL; a reply is late after the 1000 ms timeout and read until 2000 ms after the last query")) {
+			t.Errorf("a late SERVFAIL: %+v", v)
+		}
+	}
+	var old catCounts
+	if err := json.Unmarshal([]byte(`{"sent": 5, "noerror": 3, "late": 2}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmtLate(old); !strings.HasPrefix(got, "2 late replies: 2 rcode not recorded") {
+		t.Errorf("an old file's late replies: %q", got)
+	}
+}
+
+// TestFloorVerdict: the Knot row follows the p99 at rest with both quantiles and the
+// ratio; a Knot that answers NXDOMAIN is no floor; no floor says why.
+func TestFloorVerdict(t *testing.T) {
+	steady := &catLoadResult{Total: catCounts{Sent: 50, NoError: 50}, LatP50US: 150, LatP99US: 2000, Lat: latHist{N: 50}}
+	knot := &catLoadResult{Total: catCounts{Sent: 60, NoError: 60}, LatP50US: 50, LatP99US: 400, LatP999US: 900, Lat: latHist{N: 60, MaxUS: 1200}}
+	r := &catRun{LoadSteady: steady, Load: steady, Floor: knot}
+	v := r.verdicts()
+	i := slices.IndexFunc(v, func(x verdict) bool { return x.Target == "p99 latency, at rest under load" })
+	if i < 0 || i+1 >= len(v) || v[i+1].Target != "the same load against Knot" {
+		t.Fatalf("no floor row right after the p99 at rest: %+v", v)
+	}
+	f := v[i+1]
+	for _, s := range []string{"p50 50 µs, p99 400 µs", "srvbridge's p99 is 5.0× Knot's, its p50 3.0×", "Knot's replies: NOERROR 60, 0 lost"} {
+		if !strings.Contains(f.Got, s) {
+			t.Errorf("floor row %q lacks %q", f.Got, s)
+		}
+	}
+	if f.Result != "" {
+		t.Errorf("a valid floor is not judged: %q", f.Result)
+	}
+	knot.Total.NoError, knot.Total.NXDomain = 50, 10
+	if f := r.floorVerdict(steady); f.Result != "**invalid**" || !strings.Contains(f.Got, "NXDOMAIN 10") || !strings.Contains(f.Got, "not a valid floor") {
+		t.Errorf("Knot answering NXDOMAIN: %+v", f)
+	}
+	r.Floor, r.FloorNote = nil, "BENCH_FLOOR=0"
+	if f := r.floorVerdict(steady); f.Got != "not measured: BENCH_FLOOR=0" {
+		t.Errorf("no floor: %+v", f)
+	}
+}
+
+// TestCatalogMarkdownFloor: the report reads the floor's load from the run directory
+// and writes it next to the p99 at rest.
+func TestCatalogMarkdownFloor(t *testing.T) {
+	work := t.TempDir()
+	dir := filepath.Join(work, "run-http-ondemand")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	steady := catLoadResult{Secs: 17, TimeoutMS: 1000, Total: catCounts{Sent: 100, NoError: 100}, LatP50US: 160, LatP99US: 2400, Lat: latHist{N: 100}}
+	knot := catLoadResult{Secs: 17, TimeoutMS: 1000, Total: catCounts{Sent: 100, NoError: 100}, LatP50US: 80, LatP99US: 1200, Lat: latHist{N: 100}}
+	if err := writeJSON(filepath.Join(dir, "load-steady.json"), steady); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeJSON(filepath.Join(dir, "load-floor.json"), knot); err != nil {
+		t.Fatal(err)
+	}
+	md := catalogMarkdown(work, map[string]string{"runs": "http-ondemand", "knot_desc": "Knot DNS 3.2"})
+	for _, s := range []string{"| the same load against Knot |", "p50 80 µs, p99 1.20 ms", "srvbridge's p99 is 2.0× Knot's",
+		"Floor: the same load against Knot DNS 3.2, right before the load at rest"} {
+		if !strings.Contains(md, s) {
+			t.Errorf("report lacks %q:\n%s", s, md)
+		}
+	}
+}
+
+// TestWriteKnotConf: the config serves the zone file next to it with one UDP worker on
+// the given address, and knotc accepts it when Knot is installed.
+func TestWriteKnotConf(t *testing.T) {
+	dir := t.TempDir()
+	zone, conf := filepath.Join(dir, "consul.zone"), filepath.Join(dir, "knot.conf")
+	if err := writeKnotConf(conf, zone, "127.0.0.1@5399"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"listen: 127.0.0.1@5399\n", "udp-workers: 1\n", "storage: \"" + dir + "\"\n", "rundir: \"" + filepath.Join(dir, "knot") + "\"\n",
+		"domain: consul.\n", "file: \"consul.zone\"\n"} {
+		if !strings.Contains(string(b), s) {
+			t.Errorf("config lacks %q:\n%s", s, b)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "knot")); err != nil || !fi.IsDir() {
+		t.Errorf("knotd's run directory: %v", err)
+	}
+	knotc, err := exec.LookPath("knotc")
+	if err != nil || testing.Short() {
+		t.Skip("knotc not installed, or -short: the config is not checked by Knot")
+	}
+	if out, err := exec.Command(knotc, "-c", conf, "conf-check").CombinedOutput(); err != nil {
+		t.Errorf("knotc conf-check: %v\n%s", err, out)
 	}
 }

@@ -40,11 +40,16 @@ func cmdGen(args []string) error {
 	seed := fs.Uint64("seed", 1, "seed of the query file's shuffle")
 	conc := fs.Int("concurrency", 8, "health requests in flight")
 	limit := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	knotConf := fs.String("knot-conf", "", "also write a knotd config serving the zone here (its run and storage directory: the zone's)")
+	knotListen := fs.String("knot-listen", "", "with -knot-conf: knotd's address, 127.0.0.1@port")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *zonePath == "" || *queryPath == "" {
 		return fmt.Errorf("-zone and -queries are required")
+	}
+	if (*knotConf == "") != (*knotListen == "") {
+		return fmt.Errorf("-knot-conf and -knot-listen go together")
 	}
 	if *nxShare < 0 || *nxShare >= 0.9 {
 		return fmt.Errorf("-nx-share %v: want 0 <= share < 0.9", *nxShare)
@@ -77,6 +82,11 @@ func cmdGen(args []string) error {
 
 	if err := writeZone(*zonePath, *dc, *ttl, names, served); err != nil {
 		return err
+	}
+	if *knotConf != "" {
+		if err := writeKnotConf(*knotConf, *zonePath, *knotListen); err != nil {
+			return err
+		}
 	}
 	nq, nnx, err := writeQueries(*queryPath, names, *nxShare, *seed)
 	if err != nil {
@@ -162,6 +172,40 @@ func writeZone(path, dc string, ttl int, names []string, served map[string][]ins
 		return err
 	}
 	return f.Close()
+}
+
+// writeKnotConf writes a knotd config that serves zonePath as consul. on listen with
+// one UDP worker (the benchmarks compare it with one server process on a shared core),
+// its run and database directories under the zone's.
+func writeKnotConf(path, zonePath, listen string) error {
+	dir, err := filepath.Abs(filepath.Dir(zonePath))
+	if err != nil {
+		return err
+	}
+	run := filepath.Join(dir, "knot")
+	if err := os.MkdirAll(run, 0o755); err != nil {
+		return err
+	}
+	conf := fmt.Sprintf(`server:
+    rundir: %[1]q
+    listen: %[2]s
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+log:
+  - target: stderr
+    any: warning
+database:
+    storage: %[1]q
+template:
+  - id: default
+    storage: %[3]q
+    semantic-checks: off
+zone:
+  - domain: consul.
+    file: %[4]q
+`, run, listen, dir, filepath.Base(zonePath))
+	return os.WriteFile(path, []byte(conf), 0o644)
 }
 
 // writeQueries writes, for every service, "<svc>.service.consul SRV", "<svc>.service.consul

@@ -169,7 +169,7 @@ func isTimeout(err error) bool {
 // countReply adds one reply, received lat after its query, to b.
 func countReply(b *loadBucket, h header, lat, timeout time.Duration) {
 	if lat > timeout {
-		b.Late++
+		b.addLate(h.Rcode)
 		return
 	}
 	b.addReply(h.Rcode, h.TC)
