@@ -26,7 +26,8 @@ import (
 //     deregistration and re-registration, including those the checks never see
 //     (a new port or address with the same check, an instance with no check).
 //     Its answer cannot say which service changed (the name → tags map often
-//     stays the same), so each move refetches every held service: a sweep.
+//     stays the same), so each move queues every held service: a sweep, which
+//     asks each for its index before reading it again (sweepprobe.go).
 //   - nodes: /v1/catalog/nodes, for <node>.node names and for node addresses,
 //     which instances without an address of their own answer with.
 //   - gateways: /v1/config/ingress-gateway, which services each ingress gateway

@@ -58,7 +58,7 @@ type Stats struct {
 	errors      [numKinds]atomic.Uint64
 	indexResets atomic.Uint64
 	throttled   atomic.Uint64 // answers 429 (too many requests)
-	sweeps      atomic.Uint64 // catalog changes that refetched every held service
+	sweeps      atomic.Uint64 // catalog changes that swept every held service
 	sweepSaved  atomic.Uint64 // sweep refetches an index probe made unnecessary
 	inFlight    atomic.Int64
 	lastContact atomic.Int64 // unix nanoseconds of the last successful answer; 0 = never
@@ -95,8 +95,9 @@ func (s *Stats) IndexResets() uint64 { return s.indexResets.Load() }
 // address, or a rate limit. They slow the refetch pool down; they are no outage.
 func (s *Stats) Throttled() uint64 { return s.throttled.Load() }
 
-// Sweeps counts catalog changes that refetched every held service, because the
-// service list alone cannot say which service changed.
+// Sweeps counts catalog changes that swept every held service (an index probe
+// each, or a full read), because the service list alone cannot say which service
+// changed.
 func (s *Stats) Sweeps() uint64 { return s.sweeps.Load() }
 
 // SweepReadsSaved counts the services a sweep did not read in full because their
