@@ -106,7 +106,9 @@ func (f *feed) sweepByProbe(ctx context.Context, name string, h *heldService) (b
 		return false, nil
 	}
 	index, ok, err := f.probeIndex(ctx, name)
-	if err != nil || !ok || index != h.index {
+	// Trusted still: an outage seen while the probe was out may have put another
+	// agent behind its answer.
+	if err != nil || !ok || index != h.index || !probable(name, h) {
 		return false, err
 	}
 	f.w.stats.sweepSaved.Add(1)

@@ -20,7 +20,8 @@ type fakeHealth struct {
 	mu       sync.Mutex
 	port     int
 	index    uint64
-	filtered bool // the probe's answer says ACLs filtered it
+	filtered bool   // the probe's answer says ACLs filtered it
+	onProbe  func() // called as a probe arrives
 	full     map[string]int
 	probes   map[string]int
 }
@@ -42,6 +43,9 @@ func (c *fakeHealth) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 			return
 		}
 		c.probes[name]++
+		if c.onProbe != nil {
+			c.onProbe()
+		}
 		if c.filtered {
 			rw.Header().Set("X-Consul-Results-Filtered-By-ACLs", "true")
 		}
@@ -235,5 +239,24 @@ func TestSweepDuringFetchProbes(t *testing.T) {
 			t.Errorf("%s during a sweep's probe: %d full reads, %d probes; want %d, %d",
 				tc.what, full-full0, probes-probes0, tc.full, tc.probes)
 		}
+	}
+}
+
+// TestSweepProbeDuringOutage: an outage seen while a probe is out distrusts its
+// answer too.
+func TestSweepProbeDuringOutage(t *testing.T) {
+	_, f, sink, c := probeFeed(t)
+	f.hold("a")
+	refreshNext(t, f, "a")
+	c.mu.Lock()
+	c.onProbe = func() {
+		f.w.gate.fail(errors.New("connection reset"))
+		f.w.gate.ok()
+		c.port = 90 // another agent, the same index
+		c.onProbe = nil
+	}
+	c.mu.Unlock()
+	if full, probes, delivered := sweepOnce(t, f, sink, c, "a"); full != 1 || probes != 1 || delivered != 1 {
+		t.Errorf("%d full reads, %d probes, %d delivered; want 1, 1, 1", full, probes, delivered)
 	}
 }
