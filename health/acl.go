@@ -91,7 +91,7 @@ func endpointOf(k Kind) string {
 	switch k {
 	case KindCatalog:
 		return "/v1/catalog/services"
-	case KindService:
+	case KindService, KindServiceIndex:
 		return "/v1/health/service"
 	case KindNodes:
 		return "/v1/catalog/nodes"

@@ -26,7 +26,8 @@ import (
 //     deregistration and re-registration, including those the checks never see
 //     (a new port or address with the same check, an instance with no check).
 //     Its answer cannot say which service changed (the name → tags map often
-//     stays the same), so each move refetches every held service: a sweep.
+//     stays the same), so each move queues every held service: a sweep, which
+//     asks each for its index before reading it again (sweepprobe.go).
 //   - nodes: /v1/catalog/nodes, for <node>.node names and for node addresses,
 //     which instances without an address of their own answer with.
 //   - gateways: /v1/config/ingress-gateway, which services each ingress gateway
@@ -74,13 +75,24 @@ type heldService struct {
 	queued   bool
 	urgent   bool // queued in holds or changes, not only in sweeps
 	fetching bool
-	again    bool     // a change came while fetching: fetch once more
-	failures int      // consecutive failed fetches, for their backoff
-	denied   string   // the cause of its current ACL refusal, "" if none (acl.go)
-	sum      uint64   // stateSum of the last state delivered
-	summed   bool     // sum is set
-	nodes    []string // nodes of the instances in the last state
-	sources  []string // services of a mesh entry's instances in the last state
+	again    bool // a change came while fetching: fetch once more
+	// againUrgent: one of those changes concerned it (not only a sweep), so the
+	// fetch once more is a full read, ahead of the sweeps.
+	againUrgent bool
+	failures    int    // consecutive failed fetches, for their backoff
+	denied      string // the cause of its current ACL refusal, "" if none (acl.go)
+	sum         uint64 // stateSum of the last state delivered
+	summed      bool   // sum is set
+	sweep       bool   // this fetch was queued by a sweep only: it may be an index probe
+	// index is the X-Consul-Index of the last full read, whose content the sink
+	// has (delivered, or the same as delivered). trusted is the gate's resync
+	// channel as of when that read started: closed once Consul went away or reset
+	// since, and then index proves nothing (sweepprobe.go). nil: no such read.
+	// started is that channel for the read in progress.
+	index            uint64
+	trusted, started <-chan struct{}
+	nodes            []string // nodes of the instances in the last state
+	sources          []string // services of a mesh entry's instances in the last state
 }
 
 type checkKey struct{ node, id string }
@@ -274,6 +286,7 @@ func (f *feed) markLocked(name string, urgent bool) {
 	case h == nil:
 	case h.fetching:
 		h.again = true
+		h.againUrgent = h.againUrgent || urgent
 	case urgent && !h.urgent:
 		h.queued, h.urgent = true, true
 		f.changes.push(name)
@@ -445,6 +458,7 @@ func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
 			if h == nil || !h.queued {
 				continue // released, or taken already from another queue
 			}
+			h.sweep = !h.urgent // popped from sweeps, and queued nowhere else
 			h.queued, h.urgent, h.fetching = false, false, true
 			if f.queued() > 0 {
 				f.signal() // pass the wake-up on to another worker
@@ -486,23 +500,48 @@ func (f *feed) work(ctx context.Context) {
 		if !ok {
 			return
 		}
-		st, err := f.fetch(ctx, name, h)
-		f.done(ctx, name, h, st, err)
+		f.refresh(ctx, name, h)
 	}
+}
+
+// refresh fetches one service taken by next: an index probe when a sweep queued
+// it and the probe can tell (sweepprobe.go), else a full read.
+func (f *feed) refresh(ctx context.Context, name string, h *heldService) {
+	saved, err := f.sweepByProbe(ctx, name, h)
+	if saved {
+		return
+	}
+	var st ServiceState
+	if err == nil {
+		st, err = f.fetch(ctx, name, h)
+	}
+	f.done(ctx, name, h, st, err)
 }
 
 // fetch reads one service, within the connection budget and through the gate.
 // While h.fetching, h.denied is this worker's alone.
 func (f *feed) fetch(ctx context.Context, name string, h *heldService) (ServiceState, error) {
+	var st ServiceState
+	err := f.pooled(ctx, func() (err error) {
+		h.started = f.w.gate.resyncs() // before the request: an outage during it distrusts it
+		st, err = f.w.fetchService(ctx, f.dc, name, &h.denied)
+		return err
+	})
+	return st, err
+}
+
+// pooled makes one request of the refetch pool: after the gate, within the
+// connection budget.
+func (f *feed) pooled(ctx context.Context, request func() error) error {
 	if err := f.w.gate.wait(ctx); err != nil {
-		return ServiceState{}, err
+		return err
 	}
 	if err := f.w.lim.acquire(ctx); err != nil {
-		return ServiceState{}, err
+		return err
 	}
-	st, err := f.w.fetchService(ctx, f.dc, name, &h.denied)
+	err := request()
 	f.w.lim.release(throttled(err))
-	return st, err
+	return err
 }
 
 func (f *feed) done(ctx context.Context, name string, h *heldService, st ServiceState, err error) {
@@ -532,12 +571,14 @@ func (f *feed) done(ctx context.Context, name string, h *heldService, st Service
 		return // released meanwhile
 	}
 	h.failures = 0
-	// A sweep refetches every held service; those it finds as they were cost the
-	// cache nothing. "As they were" is their content (sum.go), not Consul's index:
-	// a restarted agent can answer the old index with other instances.
+	// A sweep reads in full the held services whose index probe cannot vouch for
+	// them; those it finds as they were cost the cache nothing. "As they were" is
+	// their content (sum.go), not Consul's index: a restarted agent can answer the
+	// old index with other instances.
 	sum := stateSum(&st)
 	unchanged := h.summed && sum == h.sum
 	h.sum, h.summed = sum, true
+	h.index, h.trusted = st.Index, h.started
 	f.setNodes(name, h, instanceNodes(st.Instances))
 	f.setSources(name, h, st.sources)
 	sink := f.sink
@@ -545,12 +586,18 @@ func (f *feed) done(ctx context.Context, name string, h *heldService, st Service
 	if sink != nil && !unchanged {
 		sink.Service(st)
 	}
-	// Only now: a fetch started after this one must not deliver before it.
+	f.finish(name, h)
+}
+
+// finish ends a fetch that succeeded. Only now: a fetch started after this one
+// must not deliver before it.
+func (f *feed) finish(name string, h *heldService) {
 	f.mu.Lock()
 	h.fetching = false
 	if h.again && f.held[name] == h {
-		h.again = false
-		f.markLocked(name, true)
+		urgent := h.againUrgent
+		h.again, h.againUrgent = false, false
+		f.markLocked(name, urgent)
 		f.signal()
 	}
 	f.mu.Unlock()

@@ -79,7 +79,9 @@ func TestFeedSeesWhatChecksDoNot(t *testing.T) {
 	reg := api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 8080, Address: "127.0.0.9",
 		Check: &api.AgentServiceCheck{CheckID: "web-1-ttl", TTL: "1h", Status: api.HealthPassing}}
 	a.RegisterService(t, reg)
-	w, r := startFeed(t, a, "web")
+	// A service nothing changes: the sweeps should find it by its index alone.
+	a.RegisterService(t, api.AgentServiceRegistration{ID: "idle-1", Name: "idle", Port: 1})
+	w, r := startFeed(t, a, "web", "idle")
 	r.wait(t, "web", instance("web-1", func(in Instance) error {
 		if in.Port != 8080 {
 			return fmt.Errorf("port %d", in.Port)
@@ -129,6 +131,13 @@ func TestFeedSeesWhatChecksDoNot(t *testing.T) {
 	r.wait(t, "web", instance("web-x", func(in Instance) error { return expectf(in.Address == "127.0.0.42", "address %s", in.Address) }))
 	if w.Stats().Requests(KindService) == 0 {
 		t.Error("no refetch counted")
+	}
+	// Every change above but the node address reached web through a sweep whose
+	// index probe saw web's index move, on a real agent; and idle was spared a
+	// full read at least once.
+	if w.Stats().Requests(KindServiceIndex) == 0 || w.Stats().SweepReadsSaved() == 0 {
+		t.Errorf("%d index probes, %d full reads saved: the sweeps did not probe",
+			w.Stats().Requests(KindServiceIndex), w.Stats().SweepReadsSaved())
 	}
 }
 

@@ -9,20 +9,21 @@ import (
 type Kind uint8
 
 const (
-	KindCatalog     Kind = iota // /v1/catalog/services
-	KindService                 // /v1/health/service/<name>, non-blocking (feed.go)
-	KindNodes                   // /v1/catalog/nodes
-	KindDatacenters             // /v1/agent/self and /v1/catalog/datacenters (one-shot)
-	KindQuery                   // /v1/query/<name>/execute (one-shot)
-	KindProbe                   // a consistent read while Consul is unreachable (gate.go)
-	KindChecks                  // /v1/health/state/any, the change feed's checks (feed.go)
-	KindConfig                  // /v1/config/ingress-gateway, the change feed's gateways (mesh.go)
+	KindCatalog      Kind = iota // /v1/catalog/services
+	KindService                  // /v1/health/service/<name>, non-blocking (feed.go)
+	KindNodes                    // /v1/catalog/nodes
+	KindDatacenters              // /v1/agent/self and /v1/catalog/datacenters (one-shot)
+	KindQuery                    // /v1/query/<name>/execute (one-shot)
+	KindProbe                    // a consistent read while Consul is unreachable (gate.go)
+	KindChecks                   // /v1/health/state/any, the change feed's checks (feed.go)
+	KindConfig                   // /v1/config/ingress-gateway, the change feed's gateways (mesh.go)
+	KindServiceIndex             // /v1/health/service/<name>?tag=<none>: a sweep's index probe (sweepprobe.go)
 	numKinds
 )
 
 // Kinds lists every Kind, so metrics code can export all of them without knowing them.
 func Kinds() []Kind {
-	return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery, KindProbe, KindChecks, KindConfig}
+	return []Kind{KindCatalog, KindService, KindNodes, KindDatacenters, KindQuery, KindProbe, KindChecks, KindConfig, KindServiceIndex}
 }
 
 func (k Kind) String() string {
@@ -43,6 +44,8 @@ func (k Kind) String() string {
 		return "checks"
 	case KindConfig:
 		return "config"
+	case KindServiceIndex:
+		return "service_index"
 	default:
 		return "unknown"
 	}
@@ -55,7 +58,8 @@ type Stats struct {
 	errors      [numKinds]atomic.Uint64
 	indexResets atomic.Uint64
 	throttled   atomic.Uint64 // answers 429 (too many requests)
-	sweeps      atomic.Uint64 // catalog changes that refetched every held service
+	sweeps      atomic.Uint64 // catalog changes that swept every held service
+	sweepSaved  atomic.Uint64 // sweep refetches an index probe made unnecessary
 	inFlight    atomic.Int64
 	lastContact atomic.Int64 // unix nanoseconds of the last successful answer; 0 = never
 	// failingSince is when requests started failing with no success since, in unix
@@ -91,9 +95,15 @@ func (s *Stats) IndexResets() uint64 { return s.indexResets.Load() }
 // address, or a rate limit. They slow the refetch pool down; they are no outage.
 func (s *Stats) Throttled() uint64 { return s.throttled.Load() }
 
-// Sweeps counts catalog changes that refetched every held service, because the
-// service list alone cannot say which service changed.
+// Sweeps counts catalog changes that swept every held service (an index probe
+// each, or a full read), because the service list alone cannot say which service
+// changed.
 func (s *Stats) Sweeps() uint64 { return s.sweeps.Load() }
+
+// SweepReadsSaved counts the services a sweep did not read in full because their
+// index probe (Requests(KindServiceIndex)) found them at the index of their last
+// read (sweepprobe.go).
+func (s *Stats) SweepReadsSaved() uint64 { return s.sweepSaved.Load() }
 
 // InFlight is the number of requests to Consul now waiting for an answer, blocking
 // queries included.

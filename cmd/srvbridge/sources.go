@@ -28,7 +28,7 @@ type healthStats struct {
 func (h healthStats) Pressure() admin.PressureCounts {
 	limit, _ := h.w.RequestLimit()
 	return admin.PressureCounts{InFlight: h.s.InFlight(), Conns: h.conns.Open(), Limit: int64(limit),
-		Throttled: h.s.Throttled(), Sweeps: h.s.Sweeps()}
+		Throttled: h.s.Throttled(), Sweeps: h.s.Sweeps(), SweepReadsSaved: h.s.SweepReadsSaved()}
 }
 
 func (h healthStats) EachKind(fn func(kind string, requests, errors uint64)) {

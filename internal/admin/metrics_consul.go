@@ -15,8 +15,9 @@ type PressureCounts struct {
 	// pool may have in flight now (it halves on a 429).
 	InFlight, Conns, Limit int64
 	// Throttled counts 429 answers; Sweeps the catalog changes that refetched
-	// every held service.
-	Throttled, Sweeps uint64
+	// every held service; SweepReadsSaved the swept services an index probe
+	// spared a full read.
+	Throttled, Sweeps, SweepReadsSaved uint64
 }
 
 var (
@@ -30,9 +31,11 @@ var (
 		"Consul HTTP requests answered 429 (too many connections or requests from this address).", nil, nil)
 	descConsulSweeps = prometheus.NewDesc("srvbridge_consul_sweeps_total",
 		"Catalog changes that refetched every held service, because the service list cannot say which changed.", nil, nil)
+	descConsulSweepSaved = prometheus.NewDesc("srvbridge_consul_sweep_reads_saved_total",
+		"Swept services not read in full: their index probe (requests of kind service_index) found them at the index of their last read.", nil, nil)
 )
 
-var pressureDescs = []*prometheus.Desc{descConsulInFlight, descConsulConns, descConsulLimit, descConsulThrottled, descConsulSweeps}
+var pressureDescs = []*prometheus.Desc{descConsulInFlight, descConsulConns, descConsulLimit, descConsulThrottled, descConsulSweeps, descConsulSweepSaved}
 
 func collectPressure(ch chan<- prometheus.Metric, p ConsulPressure) {
 	c := p.Pressure()
@@ -41,4 +44,5 @@ func collectPressure(ch chan<- prometheus.Metric, p ConsulPressure) {
 	ch <- prometheus.MustNewConstMetric(descConsulLimit, prometheus.GaugeValue, float64(c.Limit))
 	ch <- prometheus.MustNewConstMetric(descConsulThrottled, prometheus.CounterValue, float64(c.Throttled))
 	ch <- prometheus.MustNewConstMetric(descConsulSweeps, prometheus.CounterValue, float64(c.Sweeps))
+	ch <- prometheus.MustNewConstMetric(descConsulSweepSaved, prometheus.CounterValue, float64(c.SweepReadsSaved))
 }
