@@ -63,6 +63,7 @@ type feed struct {
 	// change is not stuck behind a sweep of the whole catalog. A name may sit in
 	// more than one; next takes it once and skips the rest.
 	holds, changes, sweeps fifo
+	sweeping               int // swept services taken and not finished (sweepSlots)
 	nodeSvcs               map[string]map[string]struct{}
 	nodeAddr               map[string]string
 	meshBy                 map[string]map[string]struct{} // service → held mesh entries with instances of it (mesh.go)
@@ -440,11 +441,22 @@ func reindex(index map[string]map[string]struct{}, name string, old, cur []strin
 	}
 }
 
-// next takes the next service to fetch, waiting for one.
-func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
+// sweepSlots bounds the swept services in flight at once; holds and changes the
+// feed attributed use the whole pool. A sweep is the one burst of Consul work a
+// single registration sets off (an index probe per held service, and the services
+// that changed read in full). With the pool's dozen requests at once, Consul and
+// the decoding took both cores of a small host for its duration, and DNS replies
+// waited for a core behind them: that was the p99 latency while the catalog
+// changed (docs/consul-watch.md, "Pacing sweeps"). Two at a time leave a core to the
+// DNS readers; a sweep of 2 000 services then still ends within about a second.
+const sweepSlots = 2
+
+// next takes the next service to fetch, waiting for one. swept says it was taken
+// from the sweeps queue: the caller hands it back to sweepDone when finished.
+func (f *feed) next(ctx context.Context) (name string, h *heldService, swept, ok bool) {
 	for {
 		f.mu.Lock()
-		for f.queued() > 0 {
+		for f.takeable() {
 			q := &f.holds
 			switch {
 			case q.len() > 0:
@@ -460,22 +472,41 @@ func (f *feed) next(ctx context.Context) (string, *heldService, bool) {
 			}
 			h.sweep = !h.urgent // popped from sweeps, and queued nowhere else
 			h.queued, h.urgent, h.fetching = false, false, true
-			if f.queued() > 0 {
+			if q == &f.sweeps {
+				f.sweeping++
+			}
+			if f.takeable() {
 				f.signal() // pass the wake-up on to another worker
 			}
 			f.mu.Unlock()
-			return name, h, true
+			return name, h, q == &f.sweeps, true
 		}
 		f.mu.Unlock()
 		select {
 		case <-ctx.Done():
-			return "", nil, false
+			return "", nil, false, false
 		case <-f.wake:
 		}
 	}
 }
 
 func (f *feed) queued() int { return f.holds.len() + f.changes.len() + f.sweeps.len() }
+
+// takeable says whether next has something to take now: a hold, a change, or a
+// sweep with a slot free.
+func (f *feed) takeable() bool {
+	return f.holds.len() > 0 || f.changes.len() > 0 || f.sweeps.len() > 0 && f.sweeping < sweepSlots
+}
+
+// sweepDone frees the sweep slot of a swept service whose fetch has ended.
+func (f *feed) sweepDone() {
+	f.mu.Lock()
+	f.sweeping--
+	if f.takeable() {
+		f.signal()
+	}
+	f.mu.Unlock()
+}
 
 // fifo is a queue of names that lets its backing array go once drained.
 type fifo struct{ names []string }
@@ -496,11 +527,14 @@ func (q *fifo) pop() string {
 // work is one worker of the refetch pool.
 func (f *feed) work(ctx context.Context) {
 	for {
-		name, h, ok := f.next(ctx)
+		name, h, swept, ok := f.next(ctx)
 		if !ok {
 			return
 		}
 		f.refresh(ctx, name, h)
+		if swept {
+			f.sweepDone()
+		}
 	}
 }
 

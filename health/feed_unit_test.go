@@ -82,13 +82,23 @@ func (*nopSink) Catalog(Catalog)           {}
 func (*nopSink) Nodes(Nodes)               {}
 func (s *nopSink) Service(st ServiceState) { s.got = append(s.got, st) }
 
+// nextOne takes the next service as a worker would, waiting for one, and frees
+// its sweep slot at once: the tests that use it drive one fetch at a time.
+func nextOne(f *feed) (string, *heldService) {
+	name, h, swept, _ := f.next(context.Background())
+	if swept {
+		f.sweepDone()
+	}
+	return name, h
+}
+
 // take returns the names next would hand out now, in order, without fetching.
 func take(t *testing.T, f *feed) []string {
 	t.Helper()
 	var out []string
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-		name, h, ok := f.next(ctx)
+		name, h, swept, ok := f.next(ctx)
 		cancel()
 		if !ok {
 			return out
@@ -97,6 +107,9 @@ func take(t *testing.T, f *feed) []string {
 		f.mu.Lock()
 		h.fetching = false
 		f.mu.Unlock()
+		if swept {
+			f.sweepDone()
+		}
 	}
 }
 
@@ -118,10 +131,10 @@ func TestFeedQueue(t *testing.T) {
 
 	// A fetch delivers, and records the nodes the service lives on.
 	f.mark("a")
-	name, h, _ := f.next(context.Background())
+	name, h := nextOne(f)
 	f.done(context.Background(), name, h, ServiceState{Service: "a", Instances: []Instance{{ID: "a1", Node: "n1"}, {ID: "a2", Node: "n2"}}}, nil)
 	f.mark("b")
-	name, h, _ = f.next(context.Background())
+	name, h = nextOne(f)
 	f.done(context.Background(), name, h, ServiceState{Service: "b", Instances: []Instance{{ID: "b1", Node: "n2"}}}, nil)
 	if len(sink.got) != 2 {
 		t.Fatalf("%d states delivered, want 2", len(sink.got))
@@ -146,7 +159,7 @@ func TestFeedQueue(t *testing.T) {
 
 	// A change while a fetch runs: one more fetch after it, not two at once.
 	f.mark("a")
-	name, h, _ = f.next(context.Background())
+	name, h = nextOne(f)
 	f.mark("a")
 	f.mark("a")
 	if got := take(t, f); len(got) != 0 {
@@ -161,7 +174,7 @@ func TestFeedQueue(t *testing.T) {
 	// fetch that completes after its release is dropped.
 	f.sweep()
 	f.sweep()
-	name, h, _ = f.next(context.Background())
+	name, h = nextOne(f)
 	f.release(name)
 	f.done(context.Background(), name, h, ServiceState{Service: name}, nil)
 	if got := take(t, f); len(got) != 1 || got[0] == name {
@@ -339,7 +352,7 @@ func TestSameStateNotDeliveredAgain(t *testing.T) {
 		{Index: 9, Instances: one},   // restarted agent, same index, other data
 		{Index: 3, Instances: one},
 	} {
-		name, h, _ := f.next(context.Background())
+		name, h := nextOne(f)
 		st.Service = "a"
 		f.done(context.Background(), name, h, st, nil)
 		f.sweep()
@@ -410,7 +423,7 @@ func TestMeshEntriesFollowTheirSources(t *testing.T) {
 	deliver := func(name string, entries ...serviceEntry) {
 		t.Helper()
 		f.mark(name)
-		n, h, _ := f.next(context.Background())
+		n, h := nextOne(f)
 		if n != name {
 			t.Fatalf("fetched %q, want %q", n, name)
 		}
@@ -457,5 +470,38 @@ func TestMeshEntriesFollowTheirSources(t *testing.T) {
 	}
 	if f.meshBy["web-sidecar-proxy"] != nil {
 		t.Errorf("released entry still listed under its proxy: %v", f.meshBy)
+	}
+}
+
+// TestSweepsLeaveTheRestOfThePool: at most sweepSlots swept services are out at
+// once; a hold is taken meanwhile, and a finished sweep frees its slot.
+func TestSweepsLeaveTheRestOfThePool(t *testing.T) {
+	_, f, _ := fastFeed(t)
+	for _, n := range []string{"a", "b", "c", "d"} {
+		f.hold(n)
+	}
+	take(t, f)
+	f.sweep()
+	nextWithin := func(d time.Duration) (string, bool, bool) {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		name, _, swept, ok := f.next(ctx)
+		return name, swept, ok
+	}
+	for i := range sweepSlots {
+		if _, swept, ok := nextWithin(time.Second); !ok || !swept {
+			t.Fatalf("sweep %d: taken %v, swept %v; want a swept service", i, ok, swept)
+		}
+	}
+	if name, _, ok := nextWithin(20 * time.Millisecond); ok {
+		t.Fatalf("took %q with %d sweeps out already", name, sweepSlots)
+	}
+	f.hold("e")
+	if name, swept, ok := nextWithin(time.Second); !ok || swept || name != "e" {
+		t.Fatalf("took %q (ok %v, swept %v) while the sweep slots were full; want the hold e", name, ok, swept)
+	}
+	f.sweepDone()
+	if _, swept, ok := nextWithin(time.Second); !ok || !swept {
+		t.Fatalf("after a sweep ended: taken %v, swept %v; want the next swept service", ok, swept)
 	}
 }

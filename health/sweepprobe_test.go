@@ -90,9 +90,9 @@ func probeFeed(t *testing.T) (*Watcher, *feed, *nopSink, *fakeHealth) {
 // refreshNext fetches the next queued service as a worker would.
 func refreshNext(t *testing.T, f *feed, want string) {
 	t.Helper()
-	name, h, ok := f.next(context.Background())
-	if !ok || name != want {
-		t.Fatalf("next: %q %v, want %q", name, ok, want)
+	name, h := nextOne(f)
+	if name != want {
+		t.Fatalf("next: %q, want %q", name, want)
 	}
 	f.refresh(context.Background(), name, h)
 }
@@ -230,7 +230,7 @@ func TestSweepDuringFetchProbes(t *testing.T) {
 	} {
 		full0, probes0 := c.reads("a")
 		f.sweep()
-		name, h, _ := f.next(context.Background())
+		name, h := nextOne(f)
 		tc.during()
 		f.refresh(context.Background(), name, h)
 		refreshNext(t, f, "a")

@@ -32,7 +32,7 @@ func defaultConfig() Config {
 		MaxServices:     10000,
 		ConsulMaxConns:  16,
 		IdleTimeout:     10 * time.Minute,
-		AwaitTimeout:    time.Second,
+		AwaitTimeout:    1500 * time.Millisecond,
 		AwaitMaxBytes:   32 << 20,
 		ShutdownTimeout: 5 * time.Second,
 		LogLevel:        slog.LevelInfo,
