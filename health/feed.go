@@ -490,8 +490,6 @@ func (f *feed) next(ctx context.Context) (name string, h *heldService, swept, ok
 	}
 }
 
-func (f *feed) queued() int { return f.holds.len() + f.changes.len() + f.sweeps.len() }
-
 // takeable says whether next has something to take now: a hold, a change, or a
 // sweep with a slot free.
 func (f *feed) takeable() bool {
