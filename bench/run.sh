@@ -17,8 +17,8 @@
 #   BENCH_SERVER_CPUS=0 BENCH_LOAD_CPUS=1  taskset CPU lists; BENCH_PIN=0 disables pinning
 #   BENCH_QUIET_WAIT=10 BENCH_QUIET_PCT=15 before each run, wait up to 10 s for both CPUs
 #                                          to be under 15% busy (a shared machine)
-#   BENCH_DISTURBED_PCT=20 BENCH_RETRIES=4 repeat a run in which other work took more than
-#                                          20% of the server's or dnsperf's CPU (4 repeats
+#   BENCH_DISTURBED_PCT=20 BENCH_RETRIES=6 repeat a run in which other work took more than
+#                                          20% of the server's or dnsperf's CPU (6 repeats
 #                                          in all at most; every attempt is reported)
 #   BENCH_CONSUL_USE_CACHE=false           Consul dns_config.use_cache
 #   BENCH_GOBENCH_N=200000                 go test -benchtime Nx for BenchmarkRespond
@@ -62,7 +62,7 @@ keep=${BENCH_KEEP:-0}
 src=${BENCH_SRC:-worktree}
 quiet_wait=${BENCH_QUIET_WAIT:-10}
 disturbed_pct=${BENCH_DISTURBED_PCT:-20}
-retries=${BENCH_RETRIES:-4}
+retries=${BENCH_RETRIES:-6}
 idle_secs=5
 quiet_pct=${BENCH_QUIET_PCT:-15}
 # The exact command, for the results: the settings given in the environment, then the flags.

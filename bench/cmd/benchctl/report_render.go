@@ -141,6 +141,18 @@ type warningData struct {
 func (rep *report) warnings() []string {
 	var out []string
 	target, _ := strconv.ParseFloat(rep.meta["fixed_qps"], 64)
+	var counted []string
+	for _, r := range rep.runs {
+		if r.Used && rep.disturbed(r) {
+			counted = append(counted, fmt.Sprintf("round %d %s %s", r.Round, serverTitles[r.Server], r.Phase))
+		}
+	}
+	if len(counted) > 0 {
+		out = append(out, prose("warn-disturbed-counted", struct {
+			Pct  string
+			Runs string
+		}{rep.meta["disturbed_pct"], strings.Join(counted, ", ")}))
+	}
 	for _, w := range rep.ordered() {
 		d := warningData{Title: serverTitles[w.Server], BusyPct: w.Busy * 100, LoadBusy: pct(w.LoadBusy),
 			Outstanding: rep.meta["outstanding"], FixedQPS: w.FixedQPS, Target: target, Lost: w.Lost}
@@ -277,8 +289,11 @@ func (rep *report) runsMarkdown() string {
 		p := r.perf
 		cpu := float64(r.CPUTicks) / rep.clkTck
 		phase := r.Phase
-		if !r.Used {
+		switch {
+		case !r.Used:
 			phase += " (disturbed, repeated; not counted)"
+		case rep.disturbed(r):
+			phase += " (disturbed, no repeat left; counted)"
 		}
 		cells = append(cells, []string{strconv.Itoa(r.Round), serverTitles[r.Server], phase,
 			fmt.Sprintf("%.0f", p.QPS), strconv.FormatInt(p.Completed, 10), strconv.FormatInt(p.Lost, 10),

@@ -6,6 +6,7 @@ package main
 import (
 	"math"
 	"slices"
+	"strconv"
 )
 
 // loadOther is other's counterpart on dnsperf's CPUs.
@@ -32,6 +33,17 @@ func (r perfRun) other() float64 {
 		return math.NaN()
 	}
 	return math.Max(0, float64(r.SetBusy-r.CPUTicks)) / float64(r.SetTotal)
+}
+
+// disturbed says whether other work took more than the run's disturbed_pct of the
+// server's or dnsperf's CPUs during r: run.sh repeats such a run while it has
+// repeats left, and counts the last attempt either way.
+func (rep *report) disturbed(r perfRun) bool {
+	limit, err := strconv.ParseFloat(rep.meta["disturbed_pct"], 64)
+	if err != nil || limit <= 0 {
+		return false
+	}
+	return math.Max(r.other(), r.loadOther(rep.clkTck))*100 > limit
 }
 
 type summary struct{ N, Mean, P50, P99, Max float64 }
