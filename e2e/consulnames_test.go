@@ -182,7 +182,7 @@ func TestSearchSuffixes(t *testing.T) {
 	if r := b.Query(t, "consul-server.consul.svc.cluster.local.", dns.TypeA); r.Rcode != dns.RcodeRefused {
 		t.Errorf("a Kubernetes name in namespace consul:\n%s", bridgetest.Summary(r))
 	}
-	if n := scrape(t, b)["srvbridge_search_suffix_nxdomain_total"]; n != 6 {
+	if n := b.Metrics(t)["srvbridge_search_suffix_nxdomain_total"]; n != 6 {
 		t.Errorf("srvbridge_search_suffix_nxdomain_total %v, want 6", n)
 	}
 }

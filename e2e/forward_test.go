@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"net"
-	"net/http"
 	"net/netip"
 	"os/exec"
 	"strconv"
@@ -145,7 +143,7 @@ func TestForwarding(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		m := scrape(t, b)
+		m := b.Metrics(t)
 		for _, series := range []string{
 			`srvbridge_forward_upstream_responses_total{rcode="NOERROR",upstream="` + up.Addr.String() + `"}`,
 			`srvbridge_forward_upstream_responses_total{rcode="NXDOMAIN",upstream="` + up.Addr.String() + `"}`,
@@ -177,7 +175,7 @@ func TestForwarding(t *testing.T) {
 				t.Errorf("from 127.0.0.2 over %s:\n%s(RA %v)", network, bridgetest.Summary(r), r.RecursionAvailable)
 			}
 		}
-		if n := scrape(t, b)["srvbridge_recursion_refused_total"]; n != 1 {
+		if n := b.Metrics(t)["srvbridge_recursion_refused_total"]; n != 1 {
 			t.Errorf("srvbridge_recursion_refused_total %v, want 1", n)
 		}
 	})
@@ -207,7 +205,7 @@ func TestForwardFailures(t *testing.T) {
 		if len(r.Answer) != 1 || took < 300*time.Millisecond || took > 1500*time.Millisecond {
 			t.Errorf("after %v:\n%s", took, bridgetest.Summary(r))
 		}
-		m := scrape(t, b)
+		m := b.Metrics(t)
 		if n := m[`srvbridge_forward_upstream_timeouts_total{upstream="`+hole+`"}`]; n != 1 {
 			t.Errorf("blackhole timeouts %v, want 1", n)
 		}
@@ -219,7 +217,7 @@ func TestForwardFailures(t *testing.T) {
 		if r.Rcode != dns.RcodeServerFailure || took > 4500*time.Millisecond {
 			t.Errorf("after %v:\n%s", took, bridgetest.Summary(r))
 		}
-		if n := scrape(t, b)["srvbridge_forward_failures_total"]; n != 1 {
+		if n := b.Metrics(t)["srvbridge_forward_failures_total"]; n != 1 {
 			t.Errorf("srvbridge_forward_failures_total %v, want 1", n)
 		}
 	})
@@ -246,7 +244,7 @@ func TestForwardFailures(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		if n := scrape(t, b)["srvbridge_forward_stale_answers_total"]; n < 1 {
+		if n := b.Metrics(t)["srvbridge_forward_stale_answers_total"]; n < 1 {
 			t.Errorf("srvbridge_forward_stale_answers_total %v", n)
 		}
 	})
@@ -261,7 +259,7 @@ func TestForwardFailures(t *testing.T) {
 		if r.Rcode != dns.RcodeServerFailure || took > time.Second {
 			t.Errorf("after %v:\n%s", took, bridgetest.Summary(r))
 		}
-		if n := scrape(t, b)["srvbridge_forward_loops_total"]; n < 1 {
+		if n := b.Metrics(t)["srvbridge_forward_loops_total"]; n < 1 {
 			t.Errorf("srvbridge_forward_loops_total %v", n)
 		}
 		if !strings.Contains(b.Logs(), "forwarding loop") {
@@ -388,27 +386,4 @@ func udpRelay(t *testing.T, ip string) (netip.AddrPort, *atomic.Pointer[string])
 		}
 	}()
 	return netip.MustParseAddrPort(pc.LocalAddr().String()), &target
-}
-
-// scrape reads /metrics into series → value.
-func scrape(t *testing.T, b *bridgetest.Bridge) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + b.HTTPAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.LastIndexByte(line, ' ')
-		if strings.HasPrefix(line, "#") || i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	return out
 }

@@ -127,13 +127,13 @@ func TestStartWithConsulDown(t *testing.T) {
 		t.Errorf("forwarding with Consul down:\n%s", bridgetest.Summary(r))
 	}
 	// What the SrvbridgeNotReady alert reads.
-	if v, ok := scrape(t, cold)["srvbridge_ready"]; !ok || v != 0 {
+	if v, ok := cold.Metrics(t)["srvbridge_ready"]; !ok || v != 0 {
 		t.Errorf("not ready: srvbridge_ready %v (exported: %v), want 0", v, ok)
 	}
 
 	warm := bridgetest.Start(t, a.HTTPAddr, "--state-file", state)
 	waitReadyz(t, warm, "ready (degraded")
-	if m := scrape(t, warm); m["srvbridge_ready"] != 1 || m["srvbridge_degraded"] != 1 {
+	if m := warm.Metrics(t); m["srvbridge_ready"] != 1 || m["srvbridge_degraded"] != 1 {
 		t.Errorf("saved state: srvbridge_ready %v, srvbridge_degraded %v; want 1, 1", m["srvbridge_ready"], m["srvbridge_degraded"])
 	}
 	r := warm.Query(t, "web.service.consul", dns.TypeSRV)

@@ -1,11 +1,6 @@
 package resolver
 
 import (
-	"bufio"
-	"fmt"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -43,7 +38,7 @@ func TestColdBurstConsul(t *testing.T) {
 			t.Error(p)
 		}
 	}
-	m := scrapeMetrics(t, b.HTTPAddr)
+	m := b.Metrics(t)
 	t.Logf("first-fetch waits %v, overload SERVFAIL %v", m["srvbridge_dns_first_fetch_waits_total"], m["srvbridge_dns_overload_servfail_total"])
 	if m["srvbridge_dns_first_fetch_waits_total"] == 0 {
 		t.Error("no query waited for a first fetch: the names were not cold")
@@ -76,29 +71,4 @@ func registerCold(t *testing.T, a *consultest.Agent, n int) {
 	if len(ops) > 0 {
 		flush()
 	}
-}
-
-// scrapeMetrics reads srvbridge's /metrics into name → value, for unlabelled series.
-func scrapeMetrics(t *testing.T, httpAddr string) map[string]float64 {
-	t.Helper()
-	resp, err := (&http.Client{Timeout: 5 * time.Second}).Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(val, 64); err == nil {
-			m[name] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(fmt.Errorf("read /metrics: %w", err))
-	}
-	return m
 }
