@@ -13,11 +13,12 @@ import (
 
 // A UDP query for a name the cache does not hold yet waits for its first fetch from
 // Consul. In a cold burst (a restart on demand, a gateway's first requests) thousands
-// of queries wait at once for the same few thousand names, which the feed fetches in
-// well under a second. So they are parked per name: the query (its bytes, its client,
-// the socket's send) goes on the name's waiting list, and one waiter per name awaits
-// the fetch and then answers every query on the list. What bounds them is the memory
-// they hold (Config.AwaitMaxBytes), not a count of goroutines.
+// of queries wait at once for the same few thousand names, which can take the feed
+// more than a second on a small host (docs/configuration.md). So they are parked per
+// name: the query (its bytes, its client, the socket's send) goes on the name's
+// waiting list, and one waiter per name awaits the fetch and then answers every query
+// on the list. What bounds them is the memory they hold (Config.AwaitMaxBytes), not a
+// count of goroutines.
 
 // DefaultAwaitMaxBytes holds a cold burst of 2,000 names asked by 16 clients each
 // (2,000 waiters of 8 KiB and 32,000 queries of about 220 bytes: 23 MiB), and for a
