@@ -48,7 +48,12 @@ type threadReader struct {
 // that never does looks to the runtime's monitor (sysmon) like one that has run
 // for too long (10 ms on one scheduling tick): it then takes the P away at every
 // blocking recvmmsg, and the reader wakes sysmon to get one back at every query.
-const yieldEvery = 5 * time.Millisecond
+// Each pass costs a thread wake-up of its own (Gosched wakes an idle P's thread,
+// which finds nothing to do), so it stays as close under sysmon's 10 ms as the
+// gap to the next datagram allows: at 2000 queries/s, 9 ms took context switches
+// from 1.145 to 1.107 per query against 5 ms
+// (bench/results/2026-12-01-udp-reader-yield.md).
+const yieldEvery = 9 * time.Millisecond
 
 const (
 	threadIdle int32 = iota
