@@ -14,6 +14,11 @@ import (
 // this process. Over TLS the transport attempts HTTP/2, where every request is a
 // stream on one connection; net/http attempts h2 with a custom TLS config (which
 // the api package sets) only when asked.
+//
+// Answers are not compressed: Go asks for gzip by default and Consul then
+// compresses every answer, which costs Consul more CPU than the read itself and
+// srvbridge a decompression, to save bandwidth that a local agent's link does not
+// need. A caller reading Consul across a slow link may turn it back on.
 func ConfigureTransport(t *http.Transport, maxConns int) {
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns
@@ -23,4 +28,5 @@ func ConfigureTransport(t *http.Transport, maxConns int) {
 	t.MaxIdleConnsPerHost = maxConns
 	t.IdleConnTimeout = 30 * time.Second
 	t.ForceAttemptHTTP2 = true
+	t.DisableCompression = true
 }

@@ -30,6 +30,7 @@ type Config struct {
 	Prefetch        bool
 	MaxServices     int
 	ConsulMaxConns  int
+	ConsulGzip      bool
 	IdleTimeout     time.Duration
 	AwaitTimeout    time.Duration
 	AwaitMaxBytes   int64
@@ -201,6 +202,7 @@ func parseConfig(args []string, getenv func(string) string) (Config, error) {
 		func() error { c.Prefetch, err = parseBool(raw["prefetch"]); return err },
 		func() error { c.MaxServices, err = parsePositiveInt(raw["max-services"]); return err },
 		func() error { c.ConsulMaxConns, err = parsePositiveInt(raw["consul-max-conns"]); return err },
+		func() error { c.ConsulGzip, err = parseBool(raw["consul-gzip"]); return err },
 		func() error { c.IdleTimeout, err = parsePositiveDuration(raw["idle-timeout"]); return err },
 		func() error { c.AwaitTimeout, err = parsePositiveDuration(raw["await-timeout"]); return err },
 		func() error { c.AwaitMaxBytes, err = parseBytes(raw["await-max-bytes"]); return err },

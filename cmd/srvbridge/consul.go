@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -14,12 +15,16 @@ import (
 
 // consulAPIConfig applies srvbridge's settings on top of base, which should come from
 // api.DefaultConfig() so that CONSUL_HTTP_TOKEN, CONSUL_CACERT and the rest are read
-// exactly as the consul CLI reads them. Only the address and the connection pool are
-// ours to decide. conns, when set, counts the TCP connections the pool holds.
+// exactly as the consul CLI reads them. Only the address, the connection pool and
+// compression are ours to decide. conns, when set, counts the TCP connections the
+// pool holds.
 func consulAPIConfig(c Config, base *api.Config, conns *connCounter) *api.Config {
 	base.Address = c.ConsulAddr
 	if t := base.Transport; t != nil {
 		health.ConfigureTransport(t, c.ConsulMaxConns)
+		if c.ConsulGzip {
+			t.DisableCompression = false
+		}
 		if conns != nil && t.DialContext != nil {
 			t.DialContext = conns.wrap(t.DialContext)
 		}
@@ -53,6 +58,34 @@ func (cc *countedConn) Close() error {
 	cc.once.Do(func() { cc.c.open.Add(-1) })
 	return cc.Conn.Close()
 }
+
+// h2Counter counts the answers Consul sent over HTTP/2, so that /metrics shows
+// whether TLS negotiated it: over HTTP/2 every request is a stream on one
+// connection, over HTTP/1.1 each in-flight request holds a connection of its own.
+type h2Counter struct {
+	next http.RoundTripper
+	h2   atomic.Uint64
+}
+
+// countHTTP2 wraps the HTTP client api.NewClient set up in c.
+func countHTTP2(c *api.Config) *h2Counter {
+	h := &h2Counter{next: c.HttpClient.Transport}
+	if h.next == nil {
+		h.next = http.DefaultTransport
+	}
+	c.HttpClient.Transport = h
+	return h
+}
+
+func (h *h2Counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := h.next.RoundTrip(r)
+	if err == nil && resp.ProtoMajor == 2 {
+		h.h2.Add(1)
+	}
+	return resp, err
+}
+
+func (h *h2Counter) Count() uint64 { return h.h2.Load() }
 
 // consulLogAttrs describes the Consul connection for the start-up log. Secrets are
 // reported as set or unset, never by value.

@@ -2,7 +2,12 @@ package main
 
 import (
 	"bytes"
+	"encoding/pem"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -27,6 +32,73 @@ func TestConsulAPIConfigOverridesOnlyAddress(t *testing.T) {
 	}
 	if tr := consulAPIConfig(Config{}, api.DefaultConfig(), nil).Transport; tr.MaxConnsPerHost != health.DefaultMaxConns {
 		t.Errorf("default budget %d, want %d", tr.MaxConnsPerHost, health.DefaultMaxConns)
+	}
+}
+
+// Consul compresses every answer a client accepts gzip for, at a CPU cost larger
+// than the read itself: srvbridge does not ask for it unless --consul-gzip.
+func TestConsulGzipOnlyWhenAsked(t *testing.T) {
+	encodings := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		encodings <- r.Header.Get("Accept-Encoding")
+		w.Header().Set("X-Consul-Index", "1")
+		w.Write([]byte(`"127.0.0.1:8300"`))
+	}))
+	defer srv.Close()
+	for _, tc := range []struct {
+		gzip bool
+		want string
+	}{{false, ""}, {true, "gzip"}} {
+		cfg := consulAPIConfig(Config{ConsulAddr: srv.Listener.Addr().String(), ConsulGzip: tc.gzip}, api.DefaultConfig(), nil)
+		client, err := api.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := client.Status().Leader(); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-encodings; got != tc.want {
+			t.Errorf("--consul-gzip=%v: Accept-Encoding %q, want %q", tc.gzip, got, tc.want)
+		}
+	}
+}
+
+// Over TLS the client srvbridge builds negotiates HTTP/2, and the answers that came
+// over it are counted for /metrics; over plain HTTP none are.
+func TestConsulHTTP2Counted(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Consul-Index", "1")
+		w.Write([]byte(`"127.0.0.1:8300"`))
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	plain := httptest.NewServer(srv.Config.Handler)
+	defer plain.Close()
+	for _, tc := range []struct {
+		addr string
+		want uint64
+	}{{"https://" + srv.Listener.Addr().String(), 2}, {plain.Listener.Addr().String(), 0}} {
+		base := api.DefaultConfig()
+		base.TLSConfig.CAFile = ca
+		cfg := consulAPIConfig(Config{ConsulAddr: tc.addr}, base, nil)
+		client, err := api.NewClient(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h2 := countHTTP2(cfg)
+		for range 2 {
+			if _, err := client.Status().Leader(); err != nil {
+				t.Fatalf("%s: %v", tc.addr, err)
+			}
+		}
+		if got := h2.Count(); got != tc.want {
+			t.Errorf("%s: %d answers over HTTP/2, want %d", tc.addr, got, tc.want)
+		}
 	}
 }
 

@@ -121,6 +121,8 @@ var specs = []flagSpec{
 		Usage: "Most services held on demand at once; the least recently queried is dropped beyond it. A held service costs memory only (a few KB): one change feed per datacenter keeps them all fresh."},
 	{Name: "consul-max-conns", Arg: "n", Default: "16",
 		Usage: "Most TCP connections to Consul at once, blocking queries included; well under the 200 per client address Consul agents accept by default (limits.http_max_conns_per_client). A 429 from Consul halves the requests in flight for a while."},
+	{Name: "consul-gzip", Bool: true, Default: "false",
+		Usage: "Ask Consul for gzip-compressed answers. Off by default: srvbridge reads from a local agent, where compressing every answer costs Consul and srvbridge CPU to save bandwidth a local link does not need. Turn it on when Consul is across a slow link."},
 	{Name: "idle-timeout", Arg: "duration", Default: "10m",
 		Usage: "Forget a service that has not been queried for this long; the next query fetches it again."},
 	{Name: "await-timeout", Arg: "duration", Default: "1.5s",

@@ -29,6 +29,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("consul client for %s: %w", cfg.ConsulAddr, err)
 	}
+	h2 := countHTTP2(apiCfg) // NewClient set apiCfg.HttpClient, the client it uses
 	// Before anything starts: an upstream that loops back to us is a configuration
 	// error, and the process exits with it.
 	fwd, err := newForwarder(cfg, logger)
@@ -55,7 +56,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		MaxConns:   cfg.ConsulMaxConns,
 		Logger:     logger.With("component", "health"),
 	})
-	consul := healthStats{s: watcher.Stats(), w: watcher, conns: &conns}
+	consul := healthStats{s: watcher.Stats(), w: watcher, conns: &conns, h2: h2}
 	coll.SetSources(admin.Sources{Consul: consul, ACL: watcherACL{watcher}, Ready: ready.Ready})
 
 	// DNS starts whether or not Consul answers: names outside the Consul domain are

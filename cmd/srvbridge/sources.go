@@ -23,12 +23,13 @@ type healthStats struct {
 	s     *health.Stats
 	w     *health.Watcher
 	conns *connCounter
+	h2    *h2Counter
 }
 
 func (h healthStats) Pressure() admin.PressureCounts {
 	limit, _ := h.w.RequestLimit()
 	return admin.PressureCounts{InFlight: h.s.InFlight(), Conns: h.conns.Open(), Limit: int64(limit),
-		Throttled: h.s.Throttled(), Sweeps: h.s.Sweeps(), SweepReadsSaved: h.s.SweepReadsSaved()}
+		Throttled: h.s.Throttled(), Sweeps: h.s.Sweeps(), SweepReadsSaved: h.s.SweepReadsSaved(), HTTP2: h.h2.Count()}
 }
 
 func (h healthStats) EachKind(fn func(kind string, requests, errors uint64)) {

@@ -18,6 +18,8 @@ type PressureCounts struct {
 	// every held service; SweepReadsSaved the swept services an index probe
 	// spared a full read.
 	Throttled, Sweeps, SweepReadsSaved uint64
+	// HTTP2 counts Consul's answers that came over HTTP/2.
+	HTTP2 uint64
 }
 
 var (
@@ -33,9 +35,11 @@ var (
 		"Catalog changes that refetched every held service, because the service list cannot say which changed.", nil, nil)
 	descConsulSweepSaved = prometheus.NewDesc("srvbridge_consul_sweep_reads_saved_total",
 		"Swept services not read in full: their index probe (requests of kind service_index) found them at the index of their last read.", nil, nil)
+	descConsulHTTP2 = prometheus.NewDesc("srvbridge_consul_http2_responses_total",
+		"Consul HTTP answers received over HTTP/2 (negotiated over TLS); over HTTP/1.1 every request in flight holds a connection of its own.", nil, nil)
 )
 
-var pressureDescs = []*prometheus.Desc{descConsulInFlight, descConsulConns, descConsulLimit, descConsulThrottled, descConsulSweeps, descConsulSweepSaved}
+var pressureDescs = []*prometheus.Desc{descConsulInFlight, descConsulConns, descConsulLimit, descConsulThrottled, descConsulSweeps, descConsulSweepSaved, descConsulHTTP2}
 
 func collectPressure(ch chan<- prometheus.Metric, p ConsulPressure) {
 	c := p.Pressure()
@@ -45,4 +49,5 @@ func collectPressure(ch chan<- prometheus.Metric, p ConsulPressure) {
 	ch <- prometheus.MustNewConstMetric(descConsulThrottled, prometheus.CounterValue, float64(c.Throttled))
 	ch <- prometheus.MustNewConstMetric(descConsulSweeps, prometheus.CounterValue, float64(c.Sweeps))
 	ch <- prometheus.MustNewConstMetric(descConsulSweepSaved, prometheus.CounterValue, float64(c.SweepReadsSaved))
+	ch <- prometheus.MustNewConstMetric(descConsulHTTP2, prometheus.CounterValue, float64(c.HTTP2))
 }
