@@ -56,7 +56,9 @@ type catRun struct {
 	Hot       *catPropResult
 	Cold      *catPropResult
 	Touch     *catPropResult
-	H2Conns   int // "http2: Transport creating client conn" lines in srvbridge's log; -1 not looked
+	// H2Answers is srvbridge_consul_http2_responses_total at the end of the run (-1:
+	// not read), H2Requests srvbridge_consul_requests_total summed over kinds.
+	H2Answers, H2Requests int
 }
 
 // optJSON reads path into a new T, or nil when the file is missing or unreadable.
@@ -88,7 +90,7 @@ func optObservation(path string) *observation {
 
 func loadCatRun(dir string) *catRun {
 	label := strings.TrimPrefix(filepath.Base(dir), "run-")
-	r := &catRun{Label: label, TLS: strings.HasPrefix(label, "https"), H2Conns: -1}
+	r := &catRun{Label: label, TLS: strings.HasPrefix(label, "https"), H2Answers: -1}
 	r.Ready = optJSON[readyResult](filepath.Join(dir, "ready.json"))
 	r.Load = optJSON[catLoadResult](filepath.Join(dir, "load.json"))
 	r.LoadSteady = optJSON[catLoadResult](filepath.Join(dir, "load-steady.json"))
@@ -102,7 +104,7 @@ func loadCatRun(dir string) *catRun {
 	r.Cold = optJSON[catPropResult](filepath.Join(dir, "prop-cold.json"))
 	r.Touch = optJSON[catPropResult](filepath.Join(dir, "touch.json"))
 	if b, err := os.ReadFile(filepath.Join(dir, "h2.txt")); err == nil {
-		fmt.Sscan(string(b), &r.H2Conns)
+		fmt.Sscan(string(b), &r.H2Answers, &r.H2Requests)
 	}
 	return r
 }
@@ -212,10 +214,10 @@ func (r *catRun) verdicts() []verdict {
 	}
 	if r.TLS {
 		switch {
-		case r.H2Conns > 0:
-			v = append(v, verdict{"HTTP/2", "negotiated", fmt.Sprintf("yes: %d HTTP/2 client connections in srvbridge's log (GODEBUG=http2debug=1)", r.H2Conns), pass(true)})
-		case r.H2Conns == 0:
-			v = append(v, verdict{"HTTP/2", "negotiated", "no HTTP/2 connection in srvbridge's log (GODEBUG=http2debug=1): HTTP/1.1", pass(false)})
+		case r.H2Answers > 0:
+			v = append(v, verdict{"HTTP/2", "negotiated", fmt.Sprintf("yes: %d answers over HTTP/2, of %d requests made (srvbridge's /metrics)", r.H2Answers, r.H2Requests), pass(true)})
+		case r.H2Answers == 0:
+			v = append(v, verdict{"HTTP/2", "negotiated", fmt.Sprintf("no: 0 answers over HTTP/2, of %d requests made (srvbridge's /metrics): HTTP/1.1", r.H2Requests), pass(false)})
 		default:
 			v = append(v, verdict{"HTTP/2", "negotiated", notMeasured, "—"})
 		}
