@@ -227,8 +227,13 @@ cat >"$work/consul.json" <<EOF
 }
 EOF
 grep -q '"limits"' "$work/consul.json" && die "the agent's config must not set limits"
+# A single server as production runs one (-server -bootstrap-expect 1, Raft on disk in
+# the work directory), not -dev: a dev agent indents every JSON answer, which doubles
+# what Consul writes and srvbridge reads on each service read. Each start is a new
+# agent with an empty catalog.
 start_consul() {
-	"$consul" agent -dev -config-file "$work/consul.json" >>"$work/consul.log" 2>&1 &
+	rm -rf "$work/consul-data"
+	"$consul" agent -server -bootstrap-expect 1 -data-dir "$work/consul-data" -config-file "$work/consul.json" >>"$work/consul.log" 2>&1 &
 	consul_pid=$!
 	procs[$consul_pid]=consul
 	echo "$consul_pid" >"$work/consul.pid"
@@ -251,7 +256,7 @@ limits() {
 	echo "the defaults: the config sets no limits; the agent reports limits.http_max_conns_per_client $h, limits.rpc_max_conns_per_client $r (/v1/agent/self)"
 }
 
-log "consul dev agent on $consul_addr (HTTPS on $p_https)"
+log "consul server agent on $consul_addr (HTTPS on $p_https)"
 start_consul
 register "$services" "$instances"
 limits_line=$(limits)
@@ -519,7 +524,7 @@ base=$out_dir/$date_utc-$commit-catalog
 	echo "instances=$instances"
 	echo "checks_share=$checks"
 	echo "cold_secs=$cold_secs"
-	echo "consul_desc=dev agent (server, in-memory Raft), HTTP and HTTPS (CA and server certificate from \`consul tls\`; the agent answers curl --http2 with HTTP/$agent_h2), \`log_level warn\`, telemetry \`prometheus_retention_time 1h\` for its own request counts"
+	echo "consul_desc=a single server agent (\`-server -bootstrap-expect 1\`, Raft on disk in the work directory; not \`-dev\`, which indents every JSON answer), HTTP and HTTPS (CA and server certificate from \`consul tls\`; the agent answers curl --http2 with HTTP/$agent_h2), \`log_level warn\`, telemetry \`prometheus_retention_time 1h\` for its own request counts"
 	echo "consul_limits=$limits_line"
 	echo "load_desc=$clients UDP sockets each asking every name once per $interval s (SRV and A in alternate rounds), plus one socket sweeping all names at $sweep q/s; the last $cold services (the cold set) excluded; a query unanswered after 1 s is lost (a reply up to 2 s after the last query is still counted as late, by rcode)"
 	echo "elapsed_s=$((SECONDS - t_start))"

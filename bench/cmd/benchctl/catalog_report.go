@@ -526,7 +526,7 @@ func writeHeavy(b *strings.Builder, work string, meta map[string]string) {
 		fmt.Fprintf(b, "## Target 4: 10,000 × 10\n\nNot run (`BENCH_HEAVY=1` runs it).\n\n")
 		return
 	}
-	fmt.Fprintf(b, "## Target 4: %s × %s\n\nA new dev agent (default limits), srvbridge `%s`.\n\n", meta["heavy_services"], meta["heavy_instances"], meta["heavy_flags"])
+	fmt.Fprintf(b, "## Target 4: %s × %s\n\nA new agent (default limits), srvbridge `%s`.\n\n", meta["heavy_services"], meta["heavy_instances"], meta["heavy_flags"])
 	obs := map[string]*observation{}
 	if f, err := os.Open(filepath.Join(dir, "observe.jsonl")); err == nil {
 		sc := bufio.NewScanner(f)
