@@ -681,7 +681,7 @@ func (w *Watcher) fetchService(ctx context.Context, dc, name string, denied *str
 	if w.gate != nil {
 		w.gate.ok()
 	}
-	return ServiceState{Service: name, Datacenter: dc, Instances: instancesFrom(entriesOf(slim), w.cfg.Policy.OnlyPassing),
+	return ServiceState{Service: name, Datacenter: dc, Instances: instances(slim, w.cfg.Policy.OnlyPassing),
 		Index: meta.LastIndex, sources: sourcesOf(name, slim)}, nil
 }
 
@@ -707,29 +707,5 @@ type serviceEntry struct {
 			Virtual struct{ Address string } `json:"consul-virtual"`
 		}
 	}
-	Checks []struct {
-		CheckID, Status string
-	}
-}
-
-// entriesOf gives the slim entries the shape instanceFrom reads.
-func entriesOf(slim []serviceEntry) []*api.ServiceEntry {
-	out := make([]*api.ServiceEntry, len(slim))
-	for i := range slim {
-		e := &slim[i]
-		checks := make(api.HealthChecks, len(e.Checks))
-		for j, c := range e.Checks {
-			checks[j] = &api.HealthCheck{CheckID: c.CheckID, Status: c.Status}
-		}
-		out[i] = &api.ServiceEntry{
-			Node: &api.Node{Node: e.Node.Node, Address: e.Node.Address},
-			Service: &api.AgentService{ID: e.Service.ID, Address: e.Service.Address, Port: e.Service.Port,
-				Tags: e.Service.Tags, Weights: e.Service.Weights},
-			Checks: checks,
-		}
-		if v := e.Service.TaggedAddresses.Virtual.Address; v != "" {
-			out[i].Service.TaggedAddresses = map[string]api.ServiceAddress{virtualTag: {Address: v}}
-		}
-	}
-	return out
+	Checks []checkState
 }

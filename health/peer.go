@@ -236,6 +236,6 @@ func (f *peerFeed) fetch(ctx context.Context, svc string, index uint64) (st Serv
 		}
 		return ServiceState{}, 0, fmt.Errorf("fetch service %s/%s: %w", f.dc, svc, redact(err))
 	}
-	return ServiceState{Service: svc, Datacenter: f.dc, Instances: instancesFrom(entriesOf(slim), f.w.cfg.Policy.OnlyPassing),
+	return ServiceState{Service: svc, Datacenter: f.dc, Instances: instances(slim, f.w.cfg.Policy.OnlyPassing),
 		Index: meta.LastIndex}, meta.LastIndex, nil
 }

@@ -9,6 +9,11 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
+// checkState is the part of a check the policy reads.
+type checkState struct {
+	CheckID, Status string
+}
+
 // classifyChecks applies the health policy to every check of one instance: the node's
 // checks (serfHealth, node maintenance) as well as the service's own. It mirrors the
 // filter of Consul's DNS (CheckServiceNodes.Filter): an instance is out when any check
@@ -19,12 +24,9 @@ import (
 // A status Consul does not define (neither passing, warning nor critical) counts as
 // Warning: Consul's DNS serves such instances by default and drops them under
 // only_passing, which is exactly what Warning means here.
-func classifyChecks(checks api.HealthChecks, onlyPassing bool) Status {
+func classifyChecks(checks []checkState, onlyPassing bool) Status {
 	st := Passing
 	for _, c := range checks {
-		if c == nil {
-			continue
-		}
 		// An instance imported from a cluster peer carries one aggregated check,
 		// "<id>:overall-check", whose status is "maintenance" when the exporting
 		// side put it or its node in maintenance (Consul 1.16.3).
@@ -39,6 +41,49 @@ func classifyChecks(checks api.HealthChecks, onlyPassing bool) Status {
 		return Critical
 	}
 	return st
+}
+
+// aggregatedStatus is api.HealthChecks.AggregatedStatus, to the letter: Consul's own
+// summary, shown to operators and read by weightFor. A status it does not know
+// makes it "" at once, whatever the checks after it say.
+func aggregatedStatus(checks []checkState) string {
+	var warning, critical, maintenance bool
+	for _, c := range checks {
+		if isMaintenance(c.CheckID) {
+			maintenance = true
+			continue
+		}
+		switch c.Status {
+		case api.HealthPassing:
+		case api.HealthWarning:
+			warning = true
+		case api.HealthCritical:
+			critical = true
+		default:
+			return ""
+		}
+	}
+	switch {
+	case maintenance:
+		return api.HealthMaint
+	case critical:
+		return api.HealthCritical
+	case warning:
+		return api.HealthWarning
+	default: // passing, or no check at all
+		return api.HealthPassing
+	}
+}
+
+// checkStates gives api checks the shape the policy reads. A nil check is no check.
+func checkStates(checks api.HealthChecks) []checkState {
+	out := make([]checkState, 0, len(checks))
+	for _, c := range checks {
+		if c != nil {
+			out = append(out, checkState{CheckID: c.CheckID, Status: c.Status})
+		}
+	}
+	return out
 }
 
 func isMaintenance(checkID string) bool {
@@ -79,21 +124,14 @@ func clampUint16(v int) uint16 {
 	return uint16(min(max(v, 0), math.MaxUint16))
 }
 
-// instanceFrom converts one /v1/health/service entry.
-func instanceFrom(e *api.ServiceEntry, onlyPassing bool) Instance {
-	in := Instance{RawStatus: e.Checks.AggregatedStatus(), Status: classifyChecks(e.Checks, onlyPassing)}
-	if e.Node != nil {
-		in.Node = e.Node.Node
-		in.NodeAddress = e.Node.Address
-	}
-	if s := e.Service; s != nil {
-		in.ID = s.ID
-		in.Port = clampUint16(s.Port)
-		in.Tags = slices.Clone(s.Tags)
-		in.Address = s.Address
-		in.Weight = weightFor(s.Weights, in.RawStatus)
-		in.Virtual = s.TaggedAddresses[virtualTag].Address
-	}
+// instance applies the policy to one entry of an answer. The instance keeps e's
+// strings and tags: e is decoded for it and dropped.
+func (e *serviceEntry) instance(onlyPassing bool) Instance {
+	s := &e.Service
+	in := Instance{ID: s.ID, Node: e.Node.Node, NodeAddress: e.Node.Address, Address: s.Address,
+		Port: clampUint16(s.Port), Tags: s.Tags, RawStatus: aggregatedStatus(e.Checks),
+		Status: classifyChecks(e.Checks, onlyPassing), Virtual: s.TaggedAddresses.Virtual.Address}
+	in.Weight = weightFor(s.Weights, in.RawStatus)
 	in.OwnAddress = in.Address != ""
 	if !in.OwnAddress {
 		in.Address = in.NodeAddress
@@ -101,18 +139,58 @@ func instanceFrom(e *api.ServiceEntry, onlyPassing bool) Instance {
 	return in
 }
 
-// instancesFrom converts a whole answer, sorted by node then ID so that an unchanged
+// instances converts a whole answer, sorted by node then ID so that an unchanged
 // service yields an identical Update whatever order Consul used.
+func instances(entries []serviceEntry, onlyPassing bool) []Instance {
+	out := make([]Instance, len(entries))
+	for i := range entries {
+		out[i] = entries[i].instance(onlyPassing)
+	}
+	sortInstances(out)
+	return out
+}
+
+func sortInstances(ins []Instance) {
+	slices.SortFunc(ins, func(a, b Instance) int {
+		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
+	})
+}
+
+// slimEntry gives an api entry (a prepared query's answer) the shape the policy
+// reads. Its tags are copied: the api package may reuse its decoded slice.
+func slimEntry(e *api.ServiceEntry) serviceEntry {
+	var out serviceEntry
+	if e.Node != nil {
+		out.Node.Node, out.Node.Address = e.Node.Node, e.Node.Address
+	}
+	if s := e.Service; s != nil {
+		out.Service.ID, out.Service.Service, out.Service.Address = s.ID, s.Service, s.Address
+		out.Service.Port, out.Service.Weights = s.Port, s.Weights
+		out.Service.Tags = slices.Clone(s.Tags)
+		out.Service.TaggedAddresses.Virtual.Address = s.TaggedAddresses[virtualTag].Address
+	}
+	out.Checks = checkStates(e.Checks)
+	return out
+}
+
+// instanceFrom converts one api entry.
+func instanceFrom(e *api.ServiceEntry, onlyPassing bool) Instance {
+	s := slimEntry(e)
+	in := s.instance(onlyPassing)
+	if e.Service == nil {
+		in.Weight = 0 // no service, no weight to pick
+	}
+	return in
+}
+
+// instancesFrom converts a whole api answer; nil entries are skipped.
 func instancesFrom(entries []*api.ServiceEntry, onlyPassing bool) []Instance {
 	out := make([]Instance, 0, len(entries))
 	for _, e := range entries {
-		if e == nil {
-			continue
+		if e != nil {
+			out = append(out, instanceFrom(e, onlyPassing))
 		}
-		out = append(out, instanceFrom(e, onlyPassing))
 	}
-	slices.SortFunc(out, func(a, b Instance) int {
-		return cmp.Or(cmp.Compare(a.Node, b.Node), cmp.Compare(a.ID, b.ID))
-	})
+	sortInstances(out)
 	return out
 }

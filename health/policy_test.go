@@ -42,10 +42,10 @@ func TestClassifyChecks(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := classifyChecks(tt.checks, false); got != tt.want {
+			if got := classifyChecks(checkStates(tt.checks), false); got != tt.want {
 				t.Errorf("default policy: %v, want %v", got, tt.want)
 			}
-			if got := classifyChecks(tt.checks, true); got != tt.onlyPassing {
+			if got := classifyChecks(checkStates(tt.checks), true); got != tt.onlyPassing {
 				t.Errorf("only-passing policy: %v, want %v", got, tt.onlyPassing)
 			}
 		})
