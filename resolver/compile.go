@@ -99,38 +99,47 @@ func (a *Answers) rebuild() {
 	a.memo.Store(&m)
 }
 
-// make builds every rotation of one variant.
+// make prepares one variant and packs the order its first query gets; pick packs
+// the others when first used. a.mu must be held.
 func (a *Answers) make(name string, k variantKey) *variant {
-	v := &variant{key: k}
-	p := parseName([]byte(name), k.qtype, a.c.zones)
-	insts := a.c.distinctEndpoints(filterTag(a.svc.Instances, p.tag), a.svc.Datacenter, string(p.zone.name))
-	n := 1
-	if len(insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
-		n = min(len(insts), maxRotations)
+	v := &variant{key: k, a: a, name: name, p: parseName([]byte(name), k.qtype, a.c.zones), n: 1}
+	v.insts = a.c.distinctEndpoints(filterTag(a.svc.Instances, v.p.tag), a.svc.Datacenter, string(v.p.zone.name))
+	if len(v.insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
+		v.n = uint32(min(len(v.insts), maxRotations))
 	}
-	rot := make([]health.Instance, len(insts))
-	for r := 0; r < n; r++ {
-		start := r * len(insts) / n
-		copy(rot, insts[start:])
-		copy(rot[len(insts)-start:], insts[:start])
-		reply := a.c.serviceReply(name, &p, a.svc, rot, k)
-		if k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA {
-			a.splice(reply, k.qtype)
-		}
-		if len(reply.Answer) == 0 {
-			// Nothing to rotate: NXDOMAIN or NODATA, with the zone's SOA.
-			v.rots = append(v.rots, a.c.soaReply(name, k, reply.Rcode, false, p.apexOff))
-			break
-		}
-		packed, err := dnsmsg.Pack(reply)
-		if err != nil {
-			a.c.cfg.Logger.Error("building answer", "name", name, "err", err)
-			return &variant{key: k, failed: true}
-		}
-		v.rots = append(v.rots, packed.Wire)
-		v.truncated = v.truncated || packed.Truncated
+	// Every order holds the same records: whether packing fails, and whether there
+	// are answers at all, shows in the first order packed.
+	b, empty, err := v.pack(v.first())
+	if err != nil {
+		a.c.cfg.Logger.Error("building answer", "name", name, "err", err)
+		return &variant{key: k, failed: true, n: 1}
 	}
+	if empty {
+		v.n = 1 // nothing to rotate
+	}
+	v.rots[v.first()].Store(&b)
 	return v
+}
+
+// pack builds order r of v: the instances rotated by r/n of their number. A reply
+// without answers is NXDOMAIN or NODATA with the zone's SOA (empty), alike in every
+// order. a.mu must be held.
+func (v *variant) pack(r uint32) (b []byte, empty bool, err error) {
+	a, k := v.a, v.key
+	rot := v.insts
+	if start := int(r) * len(v.insts) / int(v.n); start != 0 {
+		rot = make([]health.Instance, len(v.insts))
+		copy(rot[copy(rot, v.insts[start:]):], v.insts[:start])
+	}
+	reply := a.c.serviceReply(v.name, &v.p, a.svc, rot, k)
+	if k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA {
+		a.splice(reply, k.qtype)
+	}
+	if len(reply.Answer) == 0 {
+		return a.c.soaReply(v.name, k, reply.Rcode, false, v.p.apexOff), true, nil
+	}
+	packed, err := dnsmsg.Pack(reply)
+	return packed.Wire, false, err
 }
 
 // splice appends, after the answer's CNAMEs, their targets' records of the type
