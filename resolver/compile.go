@@ -181,6 +181,8 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 		// Two ports on one node share a target: its glue goes in once (RFC 2181 5),
 		// tied to the first answer that needs it.
 		glued := make(map[string]bool, len(insts))
+		r.Answer = make([]dnsmsg.Record, 0, len(insts))
+		r.Additional, r.GlueOf = make([]dnsmsg.Record, 0, len(insts)), make([]int, 0, len(insts))
 		for _, in := range insts {
 			target, glue := c.target(&in, dc, zoneName)
 			r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeSRV, Name: name, TTL: ttl,
@@ -207,6 +209,7 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 // for ANY), once each, and a CNAME for each distinct host name given as an address.
 func addressAnswers(r *dnsmsg.Reply, name string, insts []health.Instance, ttl uint32, qtype uint16) {
 	seen := make(map[netip.Addr]bool, len(insts))
+	r.Answer = slices.Grow(r.Answer, len(insts))
 	var aliased map[string]bool
 	for _, in := range insts {
 		ip, err := netip.ParseAddr(in.Address)
