@@ -62,3 +62,20 @@ func benchCompile(b *testing.B, picks int) {
 		}
 	}
 }
+
+// BenchmarkPick is the steady state: a template whose orders have all been sent,
+// picked and copied into a reply, as every later query does.
+func BenchmarkPick(b *testing.B) {
+	a := testCompiler(b).Compile(nil, benchService())
+	v := a.build([]byte("web.service.consul."), variantKey{qtype: wire.TypeSRV, limit: wire.MinUDPSize})
+	for range maxRotations {
+		v.pick()
+	}
+	out := make([]byte, 0, wire.MaxMsgLen)
+	var q query
+	q.Parse(packQuery(b, "web.service.consul.", wire.TypeSRV, false))
+	b.ReportAllocs()
+	for b.Loop() {
+		out = fromTemplate(out, v.pick(), &q)
+	}
+}
