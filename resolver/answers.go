@@ -40,10 +40,11 @@ type variantKey struct {
 	edns  bool
 }
 
-// variant is one reply in up to maxRotations record orders. Only the order the first
-// query gets is packed when the variant is made; each other is packed by the first
-// pick that lands on it (fill), so a service's first queries cost one pack per name,
-// not one per order, and the rest of the work leaves the burst of first queries.
+// variant is one reply in up to maxRotations record orders. When a name's first
+// query makes it, only the order that query gets is packed; each other is packed by
+// the first pick that lands on it (fill), so a service's first queries cost one pack
+// per name, not one per order, and the rest of the work leaves a burst of first
+// queries. A rebuild after a change packs every order (remake).
 type variant struct {
 	key    variantKey
 	failed bool
@@ -121,6 +122,11 @@ func (v *variant) first() uint32 { return 1 % v.n }
 func (v *variant) fill(i uint32) []byte {
 	v.a.mu.Lock()
 	defer v.a.mu.Unlock()
+	return v.packed(i)
+}
+
+// packed is order i, packed now if it is not yet. a.mu must be held.
+func (v *variant) packed(i uint32) []byte {
 	if b := v.rots[i].Load(); b != nil {
 		return *b
 	}

@@ -44,7 +44,7 @@ func NewCompiler(cfg Config) (*Compiler, error) {
 const maxRotations = 4
 
 // Compile returns the answers for svc, rebuilding every variant prev had served so
-// the first query after a change finds its reply ready.
+// the queries after a change find their replies ready.
 func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 	a := &Answers{c: c, svc: svc, tags: map[string]struct{}{}}
 	for _, in := range svc.Instances {
@@ -80,12 +80,20 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 	return a
 }
 
-// remake builds every variant of old anew for a. a.mu must be held.
+// remake builds every variant of old anew for a, every order of each: this runs
+// when Consul data changes, off the query path, so that no query after the change
+// packs one. a.mu must be held.
 func (a *Answers) remake(old memo) memo {
 	m := memo{}
 	for name, vs := range old {
 		for _, v := range vs {
-			m[name] = append(m[name], a.make(name, v.key))
+			nv := a.make(name, v.key)
+			for i := range nv.n {
+				if !nv.failed {
+					nv.packed(i)
+				}
+			}
+			m[name] = append(m[name], nv)
 		}
 	}
 	return m

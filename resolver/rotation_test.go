@@ -257,3 +257,27 @@ func TestTemplatesGolden(t *testing.T) {
 		t.Fatalf("templates differ from %s: %d lines, want %d", golden, len(gl), len(wl))
 	}
 }
+
+// TestRebuildPacksEveryOrder: after a change, every order of every variant served
+// before is packed at once, off the query path, so that no query then packs one.
+func TestRebuildPacksEveryOrder(t *testing.T) {
+	comp := testCompiler(t)
+	svc := rotationShapes()["nodes"]
+	k := variantKey{qtype: wire.TypeSRV, limit: wire.MinUDPSize}
+	prev := comp.Compile(nil, svc)
+	if v := prev.build([]byte("web.service.consul."), k); v.rots[0].Load() != nil {
+		t.Fatal("a first query packed every order")
+	}
+	changed := *svc
+	changed.Instances = svc.Instances[1:]
+	a := comp.Compile(prev, &changed)
+	v := a.get([]byte("web.service.consul."), k)
+	if v == nil || v.n != maxRotations {
+		t.Fatalf("the variant served before was not rebuilt: %+v", v)
+	}
+	for i := range v.n {
+		if v.rots[i].Load() == nil {
+			t.Errorf("order %d left for a query to pack", i)
+		}
+	}
+}
