@@ -98,11 +98,6 @@ func (v *variant) pick() []byte {
 	if v.n > 1 {
 		i = v.next.Add(1) % v.n
 	}
-	return v.at(i)
-}
-
-// at is order i, packed now if no query has had it yet.
-func (v *variant) at(i uint32) []byte {
 	if b := v.rots[i].Load(); b != nil {
 		return *b
 	}

@@ -122,7 +122,7 @@ func fresh(t *testing.T, shape string, k variantKey) (*variant, [][]byte) {
 func everyRotation(v *variant) [][]byte {
 	var out [][]byte
 	for i := range v.n {
-		out = append(out, v.at(i))
+		out = append(out, v.fill(i))
 	}
 	return out
 }
