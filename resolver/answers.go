@@ -1,10 +1,13 @@
 package resolver
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 
 	"github.com/srvbridge/srvbridge/cache"
+	"github.com/srvbridge/srvbridge/health"
+	"github.com/srvbridge/srvbridge/resolver/wire"
 )
 
 // Answers are one service's compiled replies, keyed by the exact (lower-case) query
@@ -37,12 +40,23 @@ type variantKey struct {
 	edns  bool
 }
 
+// variant is one reply in up to maxRotations record orders. When a name's first
+// query makes it, only the order that query gets is packed; each other is packed by
+// the first pick that lands on it (fill), so a service's first queries cost one pack
+// per name, not one per order, and the rest of the work leaves a burst of first
+// queries. A rebuild after a change packs every order (remake).
 type variant struct {
-	key       variantKey
-	rots      [][]byte // the same reply in different record orders
-	next      atomic.Uint32
-	truncated bool
-	failed    bool
+	key    variantKey
+	failed bool
+	n      uint32                               // how many orders there are
+	rots   [maxRotations]atomic.Pointer[[]byte] // packed orders, nil until built
+	next   atomic.Uint32
+
+	// What fill needs to pack the orders not built yet, read under a.mu.
+	a     *Answers
+	name  string
+	p     parsed
+	insts []health.Instance
 }
 
 // get returns the memoized variant; it allocates nothing.
@@ -77,10 +91,47 @@ func (a *Answers) build(name []byte, k variantKey) *variant {
 	return v
 }
 
-// pick rotates through the pre-built orders.
+// pick rotates through the orders. Once an order is built it costs no lock and no
+// allocation; the first pick of each other order packs it.
 func (v *variant) pick() []byte {
-	if len(v.rots) == 1 {
-		return v.rots[0]
+	i := uint32(0)
+	if v.n > 1 {
+		i = v.next.Add(1) % v.n
 	}
-	return v.rots[v.next.Add(1)%uint32(len(v.rots))]
+	if b := v.rots[i].Load(); b != nil {
+		return *b
+	}
+	return v.fill(i)
+}
+
+// truncated reports whether a template has TC set: its answers did not all fit.
+func truncated(tpl []byte) bool {
+	return binary.BigEndian.Uint16(tpl[2:])&wire.FlagTC != 0
+}
+
+// first is the order the first pick lands on, packed when the variant is made.
+func (v *variant) first() uint32 { return 1 % v.n }
+
+// fill packs order i on its first use, under a.mu like every other build, so two
+// queries landing on it at once pack it once.
+func (v *variant) fill(i uint32) []byte {
+	v.a.mu.Lock()
+	defer v.a.mu.Unlock()
+	return v.packed(i)
+}
+
+// packed is order i, packed now if it is not yet. a.mu must be held.
+func (v *variant) packed(i uint32) []byte {
+	if b := v.rots[i].Load(); b != nil {
+		return *b
+	}
+	b, _, err := v.pack(i)
+	if err != nil {
+		// Every order holds the same records, so this cannot fail where the first
+		// order packed; should it, the first order stands in for it.
+		v.a.c.cfg.Logger.Error("building answer", "name", v.name, "err", err)
+		b = *v.rots[v.first()].Load()
+	}
+	v.rots[i].Store(&b)
+	return b
 }

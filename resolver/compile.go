@@ -44,7 +44,7 @@ func NewCompiler(cfg Config) (*Compiler, error) {
 const maxRotations = 4
 
 // Compile returns the answers for svc, rebuilding every variant prev had served so
-// the first query after a change finds its reply ready.
+// the queries after a change find their replies ready.
 func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 	a := &Answers{c: c, svc: svc, tags: map[string]struct{}{}}
 	for _, in := range svc.Instances {
@@ -80,12 +80,20 @@ func (c *Compiler) Compile(prev *Answers, svc *cache.Service) *Answers {
 	return a
 }
 
-// remake builds every variant of old anew for a. a.mu must be held.
+// remake builds every variant of old anew for a, every order of each: this runs
+// when Consul data changes, off the query path, so that no query after the change
+// packs one. a.mu must be held.
 func (a *Answers) remake(old memo) memo {
 	m := memo{}
 	for name, vs := range old {
 		for _, v := range vs {
-			m[name] = append(m[name], a.make(name, v.key))
+			nv := a.make(name, v.key)
+			for i := range nv.n {
+				if !nv.failed {
+					nv.packed(i)
+				}
+			}
+			m[name] = append(m[name], nv)
 		}
 	}
 	return m
@@ -99,38 +107,47 @@ func (a *Answers) rebuild() {
 	a.memo.Store(&m)
 }
 
-// make builds every rotation of one variant.
+// make prepares one variant and packs the order its first query gets; pick packs
+// the others when first used. a.mu must be held.
 func (a *Answers) make(name string, k variantKey) *variant {
-	v := &variant{key: k}
-	p := parseName([]byte(name), k.qtype, a.c.zones)
-	insts := a.c.distinctEndpoints(filterTag(a.svc.Instances, p.tag), a.svc.Datacenter, string(p.zone.name))
-	n := 1
-	if len(insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
-		n = min(len(insts), maxRotations)
+	v := &variant{key: k, a: a, name: name, p: parseName([]byte(name), k.qtype, a.c.zones), n: 1}
+	v.insts = a.c.distinctEndpoints(filterTag(a.svc.Instances, v.p.tag), a.svc.Datacenter, string(v.p.zone.name))
+	if len(v.insts) > 1 && (k.qtype == wire.TypeSRV || k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA || k.qtype == wire.TypeANY) {
+		v.n = uint32(min(len(v.insts), maxRotations))
 	}
-	rot := make([]health.Instance, len(insts))
-	for r := 0; r < n; r++ {
-		start := r * len(insts) / n
-		copy(rot, insts[start:])
-		copy(rot[len(insts)-start:], insts[:start])
-		reply := a.c.serviceReply(name, &p, a.svc, rot, k)
-		if k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA {
-			a.splice(reply, k.qtype)
-		}
-		if len(reply.Answer) == 0 {
-			// Nothing to rotate: NXDOMAIN or NODATA, with the zone's SOA.
-			v.rots = append(v.rots, a.c.soaReply(name, k, reply.Rcode, false, p.apexOff))
-			break
-		}
-		packed, err := dnsmsg.Pack(reply)
-		if err != nil {
-			a.c.cfg.Logger.Error("building answer", "name", name, "err", err)
-			return &variant{key: k, failed: true}
-		}
-		v.rots = append(v.rots, packed.Wire)
-		v.truncated = v.truncated || packed.Truncated
+	// Every order holds the same records: whether packing fails, and whether there
+	// are answers at all, shows in the first order packed.
+	b, empty, err := v.pack(v.first())
+	if err != nil {
+		a.c.cfg.Logger.Error("building answer", "name", name, "err", err)
+		return &variant{key: k, failed: true, n: 1}
 	}
+	if empty {
+		v.n = 1 // nothing to rotate
+	}
+	v.rots[v.first()].Store(&b)
 	return v
+}
+
+// pack builds order r of v: the instances rotated by r/n of their number. A reply
+// without answers is NXDOMAIN or NODATA with the zone's SOA (empty), alike in every
+// order. a.mu must be held.
+func (v *variant) pack(r uint32) (b []byte, empty bool, err error) {
+	a, k := v.a, v.key
+	rot := v.insts
+	if start := int(r) * len(v.insts) / int(v.n); start != 0 {
+		rot = make([]health.Instance, len(v.insts))
+		copy(rot[copy(rot, v.insts[start:]):], v.insts[:start])
+	}
+	reply := a.c.serviceReply(v.name, &v.p, a.svc, rot, k)
+	if k.qtype == wire.TypeA || k.qtype == wire.TypeAAAA {
+		a.splice(reply, k.qtype)
+	}
+	if len(reply.Answer) == 0 {
+		return a.c.soaReply(v.name, k, reply.Rcode, false, v.p.apexOff), true, nil
+	}
+	packed, err := dnsmsg.Pack(reply)
+	return packed.Wire, false, err
 }
 
 // splice appends, after the answer's CNAMEs, their targets' records of the type
@@ -172,6 +189,8 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 		// Two ports on one node share a target: its glue goes in once (RFC 2181 5),
 		// tied to the first answer that needs it.
 		glued := make(map[string]bool, len(insts))
+		r.Answer = make([]dnsmsg.Record, 0, len(insts))
+		r.Additional, r.GlueOf = make([]dnsmsg.Record, 0, len(insts)), make([]int, 0, len(insts))
 		for _, in := range insts {
 			target, glue := c.target(&in, dc, zoneName)
 			r.Answer = append(r.Answer, dnsmsg.Record{Type: wire.TypeSRV, Name: name, TTL: ttl,
@@ -198,6 +217,7 @@ func (c *Compiler) serviceReply(name string, p *parsed, svc *cache.Service, inst
 // for ANY), once each, and a CNAME for each distinct host name given as an address.
 func addressAnswers(r *dnsmsg.Reply, name string, insts []health.Instance, ttl uint32, qtype uint16) {
 	seen := make(map[netip.Addr]bool, len(insts))
+	r.Answer = slices.Grow(r.Answer, len(insts))
 	var aliased map[string]bool
 	for _, in := range insts {
 		ip, err := netip.ParseAddr(in.Address)

@@ -16,17 +16,13 @@ import (
 // Consul: the compiler's own work, in the fast tier. It returns every rotation.
 func compiled(t *testing.T, svc *cache.Service, name string, qtype uint16, limit uint16) []*dns.Msg {
 	t.Helper()
-	comp, err := NewCompiler(Config{TTL: 5, NegativeTTL: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := comp.Compile(nil, svc)
+	a := testCompiler(t).Compile(nil, svc)
 	v := a.build([]byte(name), variantKey{qtype: qtype, limit: limit})
 	if v.failed {
 		t.Fatalf("%s: build failed", name)
 	}
 	var out []*dns.Msg
-	for _, b := range v.rots {
+	for _, b := range everyRotation(v) {
 		m := new(dns.Msg)
 		if err := m.Unpack(b); err != nil {
 			t.Fatalf("%s: %v", name, err)

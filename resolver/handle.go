@@ -116,13 +116,14 @@ func (s *Server) fromAnswers(q *query, p *parsed, a *Answers, res cache.Result, 
 	if v.failed {
 		return s.count(st, q.QType, s.errorReply(out, q, wire.RcodeServFail))
 	}
-	if v.truncated {
+	tpl := v.pick()
+	if truncated(tpl) {
 		st.truncated.Add(1)
 	}
 	if fb := a.svc.Fallback; fb != health.NoFallback {
 		st.fallback[fb].Add(1)
 	}
-	return s.count(st, q.QType, fromTemplate(out, v.pick(), q))
+	return s.count(st, q.QType, fromTemplate(out, tpl, q))
 }
 
 // missed answers a lookup that found no compiled answers: wait for a first fetch,
