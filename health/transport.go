@@ -16,9 +16,10 @@ import (
 // the api package sets) only when asked.
 //
 // Answers are not compressed: Go asks for gzip by default and Consul then
-// compresses every answer, which costs Consul more CPU than the read itself and
-// srvbridge a decompression, to save bandwidth that a local agent's link does not
-// need. A caller reading Consul across a slow link may turn it back on.
+// compresses every answer of more than about 1,400 bytes, which costs Consul about
+// as much CPU again as the read itself and srvbridge a decompression, to save
+// bandwidth that a local agent's link does not need. A caller reading Consul across
+// a slow link may turn it back on.
 func ConfigureTransport(t *http.Transport, maxConns int) {
 	if maxConns <= 0 {
 		maxConns = DefaultMaxConns

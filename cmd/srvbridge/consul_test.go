@@ -35,8 +35,8 @@ func TestConsulAPIConfigOverridesOnlyAddress(t *testing.T) {
 	}
 }
 
-// Consul compresses every answer a client accepts gzip for, at a CPU cost larger
-// than the read itself: srvbridge does not ask for it unless --consul-gzip.
+// Consul compresses the answers of a client that accepts gzip, at about the CPU
+// cost of the read itself: srvbridge does not ask for it unless --consul-gzip.
 func TestConsulGzipOnlyWhenAsked(t *testing.T) {
 	encodings := make(chan string, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
