@@ -42,9 +42,9 @@ type variantKey struct {
 
 // variant is one reply in up to maxRotations record orders. When a name's first
 // query makes it, only the order that query gets is packed; each other is packed by
-// the first pick that lands on it (fill), so a service's first queries cost one pack
-// per name, not one per order, and the rest of the work leaves a burst of first
-// queries. A rebuild after a change packs every order (remake).
+// the first pick that lands on it (fill), so the first query of a name waits for one
+// pack, not one per order; the others are spread over the queries that follow. A
+// rebuild after a change packs every order (remake).
 type variant struct {
 	key    variantKey
 	failed bool
