@@ -9,7 +9,8 @@
 # 5 minutes on 2 cores (longer on a busy machine), QUICK=1 1-2 minutes.
 #
 #   BENCH_SERVICES=200 BENCH_INSTANCES=3   synthetic catalog: N services x M instances
-#   BENCH_ROUNDS=3                         rounds; each runs every server, order rotated
+#   BENCH_ROUNDS=4                         rounds; each runs every server, order rotated
+#                                          (4: each of the four servers takes every place)
 #   BENCH_MAX_SECS=15                      seconds of the unthrottled (capacity) run
 #   BENCH_FIXED_SECS=8 BENCH_FIXED_QPS=2000  seconds and rate of the latency run
 #   BENCH_CLIENTS=4 BENCH_OUTSTANDING=100  dnsperf -c and -q
@@ -42,7 +43,7 @@ export PATH=$PATH:/usr/local/go/bin
 quick=${QUICK:-0}
 services=${BENCH_SERVICES:-200}
 instances=${BENCH_INSTANCES:-3}
-rounds=${BENCH_ROUNDS:-3}
+rounds=${BENCH_ROUNDS:-4}
 max_secs=${BENCH_MAX_SECS:-15}
 fixed_secs=${BENCH_FIXED_SECS:-8}
 fixed_qps=${BENCH_FIXED_QPS:-2000}
