@@ -88,8 +88,8 @@ func (a *Answers) remake(old memo) memo {
 	for name, vs := range old {
 		for _, v := range vs {
 			nv := a.make(name, v.key)
-			for i := range nv.n {
-				if !nv.failed {
+			if !nv.failed {
+				for i := range nv.n {
 					nv.packed(i)
 				}
 			}
