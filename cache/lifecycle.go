@@ -22,15 +22,19 @@ func (s *Store[C]) Await(ctx context.Context, dc, name string) (C, Result) {
 // that parks queries behind one Await can tell when each of them is past it.
 func (s *Store[C]) AwaitTimeout() time.Duration { return s.cfg.AwaitTimeout }
 
-// AwaitEntry is Await for one entry of a service (LookupEntry).
+// AwaitEntry is Await for one entry of a service (LookupEntry). It waits as long as
+// AwaitUntil allows: the await timeout, longer through a cold burst (await.go).
 func (s *Store[C]) AwaitEntry(ctx context.Context, e health.Entry, dc, name string) (C, Result) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.AwaitTimeout)
-	defer cancel()
+	start := time.Now()
 	dc, name = strings.ToLower(dc), strings.ToLower(name)
 	for {
 		c, r := s.LookupEntry(e, []byte(dc), []byte(name))
 		if r != Miss {
 			return c, r
+		}
+		until, more := s.AwaitUntil(start, time.Now())
+		if !more {
+			return c, Miss
 		}
 		wait := s.prepare(e, dc, name)
 		if wait == nil {
@@ -38,11 +42,15 @@ func (s *Store[C]) AwaitEntry(ctx context.Context, e health.Entry, dc, name stri
 			// or the datacenter list could not be read.
 			return s.LookupEntry(e, []byte(dc), []byte(name))
 		}
+		t := time.NewTimer(time.Until(until))
 		select {
 		case <-wait:
+		case <-t.C: // look again, and ask AwaitUntil again
 		case <-ctx.Done():
+			t.Stop()
 			return c, Miss
 		}
+		t.Stop()
 	}
 }
 
@@ -273,6 +281,7 @@ func (s *Store[C]) applyService(sl *slot[C], u health.ServiceState) {
 	if sl.first != nil {
 		close(sl.first)
 		sl.first = nil
+		s.lastFirst.Store(time.Now().UnixNano())
 	}
 	s.changes.Add(1)
 	account(&s.stats, old, e)

@@ -29,7 +29,8 @@ type Config struct {
 	MaxServices int
 	// IdleTimeout releases a service nobody asked for in that long.
 	IdleTimeout time.Duration
-	// AwaitTimeout bounds how long a first query waits for the first fetch.
+	// AwaitTimeout bounds how long a first query waits for the first fetch while
+	// Consul delivers no other first fetch either (await.go).
 	AwaitTimeout time.Duration
 	// DCRefresh is how often the datacenter list is re-read.
 	DCRefresh time.Duration
@@ -104,6 +105,7 @@ type Store[C any] struct {
 	peersSaid atomic.Bool // the failure to list the cluster peers was logged (peer.go)
 
 	changes        atomic.Uint64 // bumped by every applied update, for the state file
+	lastFirst      atomic.Int64  // unix nanoseconds of the last first fetch delivered (await.go)
 	readFromConsul atomic.Bool   // the local catalog came from Consul, not a state file
 	restored       atomic.Bool
 	prefetched     atomic.Bool // every service was fetched once: Ready stops checking

@@ -137,20 +137,21 @@ func (s *Server) park(q *query, from netip.AddrPort, send func([]byte), st *shar
 }
 
 // waiter awaits the first fetch of one name and answers the queries parked on it,
-// each with its own ID, case, type and EDNS size. A query still waiting when the
-// await timeout since its own arrival has passed gets SERVFAIL; so does every query
-// when the await ends early without an answer (waiting cannot help), or when the
-// drain runs out of time. It returns once the list is empty, and unlisted.
+// each with its own ID, case, type and EDNS size. A query gets SERVFAIL once its own
+// wait is over (the store's AwaitUntil: the await timeout since its arrival, longer
+// through a cold burst); so does every query when the await ends early without an
+// answer (waiting cannot help), or when the drain runs out of time. It returns once
+// the list is empty, and unlisted.
 func (s *Server) waiter(key string, l *waitList) {
 	pk := &s.parking
 	defer pk.waiters.Done()
-	timeout := s.store.AwaitTimeout()
 	var out []byte // made once there is something to answer: waiting holds little
 	var q query
 	for {
 		pk.mu.Lock()
-		deadline := l.parked[0].arrived.Add(timeout)
+		oldest := l.parked[0].arrived
 		pk.mu.Unlock()
+		deadline := s.waitUntil(l, oldest, time.Now())
 		ctx, cancel := context.WithDeadline(pk.ctx, deadline)
 		s.awaitFetch(ctx, l)
 		cancel()
@@ -172,7 +173,7 @@ func (s *Server) waiter(key string, l *waitList) {
 			q.recursion = s.mayRecurse(w.from.Addr())
 			reply, oc := s.respond(&q, v, out[:0], false, w.st)
 			if oc != replied && oc != drop {
-				if timedOut && now.Before(w.arrived.Add(timeout)) {
+				if timedOut && s.waitUntil(l, w.arrived, now).After(now) {
 					kept = append(kept, *w) // its own wait is not over: another round
 					continue
 				}
@@ -197,6 +198,19 @@ func (s *Server) waiter(key string, l *waitList) {
 		}
 		pk.mu.Unlock()
 	}
+}
+
+// waitUntil is how long a query of l that arrived at arrived may wait, as seen at
+// now; not after now when its wait is over. A prepared query is executed once, not
+// fetched in a burst: it waits the await timeout only.
+func (s *Server) waitUntil(l *waitList, arrived, now time.Time) time.Time {
+	if l.query {
+		return arrived.Add(s.store.AwaitTimeout())
+	}
+	if until, more := s.store.AwaitUntil(arrived, now); more {
+		return until
+	}
+	return now
 }
 
 // awaitFetch waits, until ctx is done and at most the store's await timeout, for

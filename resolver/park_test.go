@@ -460,6 +460,50 @@ func TestParkedAwaitTimeout(t *testing.T) {
 	waitFor(t, "the waiting lists empty", func() bool { q, b := s.parking.count(); return q == 0 && b == 0 })
 }
 
+// TestParkedWaitsThroughColdBurst: a parked query whose fetch comes after its await
+// timeout, while the fetches of other names keep arriving (a cold burst Consul works
+// through), gets its answer, not SERVFAIL at the timeout; once the burst is over, the
+// timeout holds again. TestParkedAwaitTimeout is the same wait with no burst.
+func TestParkedWaitsThroughColdBurst(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	const others = 40
+	s, src := coldServer(t, others+2, timeout, 0)
+	a := newAsker(t, s.Addr(), dns.TypeA, false, false)
+	for i := range others + 2 {
+		a.send(i)
+	}
+	st := s.Stats()
+	waitFor(t, "every query parked", func() bool { return st.SlowPath() == others+2 })
+	// The burst, as the scenario: the other names' fetches come one every 25 ms, for
+	// three await timeouts; then name 0's.
+	for i := 2; i < others+2; i++ {
+		src.deliver(i)
+		time.Sleep(25 * time.Millisecond)
+	}
+	src.deliver(0)
+	waitFor(t, "name 0 answered", func() bool { _, ok := a.reply(0); return ok })
+	if rc, _ := a.reply(0); rc != dns.RcodeSuccess {
+		t.Errorf("name 0, fetched %v after its query while other fetches arrived: rcode %d, want NOERROR",
+			time.Duration(others)*25*time.Millisecond, rc)
+	}
+	// Name 1 is never fetched: once the burst is over its query gets SERVFAIL, well
+	// before the longest wait a burst allows.
+	waitFor(t, "name 1 answered", func() bool { _, ok := a.reply(1); return ok })
+	if rc, _ := a.reply(1); rc != dns.RcodeServerFailure {
+		t.Errorf("name 1, never fetched: rcode %d, want SERVFAIL", rc)
+	}
+	a.mu.Lock()
+	waited := a.gotAt[1].Sub(a.sentAt[1])
+	a.mu.Unlock()
+	if waited >= 5*time.Second {
+		t.Errorf("name 1 got SERVFAIL after %v: it waited out the burst's whole allowance", waited)
+	}
+	for _, p := range a.problems() {
+		t.Error(p)
+	}
+	waitFor(t, "the waiting lists empty", func() bool { q, b := s.parking.count(); return q == 0 && b == 0 })
+}
+
 // TestParkedShutdown: on shutdown a parked query whose fetch completes during the
 // drain is answered, one whose fetch does not gets SERVFAIL before the sockets close,
 // a query that would have to wait gets SERVFAIL at once, and no waiter outlives

@@ -126,7 +126,7 @@ var specs = []flagSpec{
 	{Name: "idle-timeout", Arg: "duration", Default: "10m",
 		Usage: "Forget a service that has not been queried for this long; the next query fetches it again."},
 	{Name: "await-timeout", Arg: "duration", Default: "1.5s",
-		Usage: "How long the first query for a service waits for its first Consul fetch, then SERVFAIL (keep it under Kong's 2s DNS timeout)."},
+		Usage: "How long the first query for a service waits for its first Consul fetch, then SERVFAIL (keep it under Kong's 2s DNS timeout). In a cold burst, while the first fetches of other services keep arriving, it waits on, up to 5s (see docs/configuration.md)."},
 	{Name: "await-max-bytes", Arg: "size", Default: "32MiB",
 		Usage: "Most memory the UDP queries waiting for a first Consul fetch (see --await-timeout) may hold at once: each its packet and about 160 bytes, each name waited for about 8 KiB. Past it, a query that must wait gets SERVFAIL at once (srvbridge_dns_overload_servfail_total). 32MiB holds a cold burst of 2,000 names asked by 16 clients each, with room to spare."},
 	{Name: "shutdown-timeout", Arg: "duration", Default: "5s",
