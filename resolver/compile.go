@@ -133,6 +133,13 @@ func (a *Answers) make(name string, k variantKey) *variant {
 // without answers is NXDOMAIN or NODATA with the zone's SOA (empty), alike in every
 // order. a.mu must be held.
 func (v *variant) pack(r uint32) (b []byte, empty bool, err error) {
+	if f := v.first(); r != f {
+		if base := v.rots[f].Load(); base != nil {
+			if b, ok := v.permute(*base, r); ok {
+				return b, false, nil
+			}
+		}
+	}
 	a, k := v.a, v.key
 	rot := v.insts
 	if start := int(r) * len(v.insts) / int(v.n); start != 0 {

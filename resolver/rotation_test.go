@@ -84,6 +84,10 @@ func rotationShapes() map[string]*cache.Service {
 	add("many", many...)
 	add("two", nodes[:2]...)
 	add("dup", nodes[0], nodes[0], nodes[1]) // one endpoint registered twice
+	// Two ports on one address, and an address written IPv4-mapped: one A record
+	// each, in the order of its first instance.
+	add("shared", inst(0, "10.0.0.1", true), inst(1, "10.0.0.1", true), inst(2, "::ffff:10.0.0.2", true),
+		inst(3, "10.0.0.3", true), inst(4, "10.0.0.2", true))
 	return shapes
 }
 
