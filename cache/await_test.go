@@ -8,7 +8,7 @@ import (
 )
 
 // TestAwaitThroughColdBurst: Await outlasts its timeout while other services' first
-// fetches keep arriving, and returns Miss at the timeout when none does.
+// fetches keep arriving, and returns Miss soon after they stop.
 func TestAwaitThroughColdBurst(t *testing.T) {
 	const timeout = 100 * time.Millisecond
 	names := []string{"web", "lonely"}

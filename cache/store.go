@@ -105,7 +105,7 @@ type Store[C any] struct {
 	peersSaid atomic.Bool // the failure to list the cluster peers was logged (peer.go)
 
 	changes        atomic.Uint64 // bumped by every applied update, for the state file
-	lastFirst      atomic.Int64  // unix nanoseconds of the last first fetch delivered (await.go)
+	lastFirst      atomic.Int64  // unix nanoseconds of the last first state a held slot got (await.go)
 	readFromConsul atomic.Bool   // the local catalog came from Consul, not a state file
 	restored       atomic.Bool
 	prefetched     atomic.Bool // every service was fetched once: Ready stops checking

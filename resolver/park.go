@@ -213,8 +213,9 @@ func (s *Server) waitUntil(l *waitList, arrived, now time.Time) time.Time {
 	return now
 }
 
-// awaitFetch waits, until ctx is done and at most the store's await timeout, for
-// what l's queries need: a service entry's first fetch, or a prepared query's
+// awaitFetch waits, until ctx is done and at most as long as the store lets a first
+// query wait (AwaitUntil; the await timeout for a prepared query), for what l's
+// queries need: a service entry's first fetch, or a prepared query's
 // execution.
 func (s *Server) awaitFetch(ctx context.Context, l *waitList) {
 	if l.query {

@@ -35,12 +35,11 @@ func (v *variant) permute(base []byte, r uint32) ([]byte, bool) {
 		return nil, false
 	}
 	// The question: its name (never compressed) and type and class.
-	off := 12
-	if i := bytes.IndexByte(base[off:], 0); i < 0 {
+	end := bytes.IndexByte(base[12:], 0)
+	if end < 0 {
 		return nil, false
-	} else {
-		off += i + 1 + 4
 	}
+	off := 12 + end + 1 + 4
 	const head = 2 + 2 + 2 + 4 + 2 // pointer, type, class, TTL, length
 	rec := head + size
 	if off+len(ips)*rec > len(base) {
