@@ -142,7 +142,7 @@ func (v *variant) pack(r uint32) (b []byte, empty bool, err error) {
 	}
 	a, k := v.a, v.key
 	rot := v.insts
-	if start := int(r) * len(v.insts) / int(v.n); start != 0 {
+	if start := v.start(r); start != 0 {
 		rot = make([]health.Instance, len(v.insts))
 		copy(rot[copy(rot, v.insts[start:]):], v.insts[:start])
 	}
@@ -156,6 +156,10 @@ func (v *variant) pack(r uint32) (b []byte, empty bool, err error) {
 	packed, err := dnsmsg.Pack(reply)
 	return packed.Wire, false, err
 }
+
+// start is where order r begins in v.insts: each order rotates them by r/n of
+// their number.
+func (v *variant) start(r uint32) int { return int(r) * len(v.insts) / int(v.n) }
 
 // splice appends, after the answer's CNAMEs, their targets' records of the type
 // asked, where the flattener knows them (flatten.go). A CNAME whose target's first

@@ -278,6 +278,13 @@ func (a *asker) reply(id uint16) (rcode int, ok bool) {
 	return rcode, ok
 }
 
+// waited is how long query id took from its sending to its reply.
+func (a *asker) waited(id uint16) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gotAt[id].Sub(a.sentAt[id])
+}
+
 func (a *asker) problems() []string {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -440,9 +447,7 @@ func TestParkedAwaitTimeout(t *testing.T) {
 	if rc, _ := a.reply(0); rc != dns.RcodeServerFailure {
 		t.Fatalf("first query: rcode %d, want SERVFAIL", rc)
 	}
-	a.mu.Lock()
-	waited := a.gotAt[0].Sub(a.sentAt[0])
-	a.mu.Unlock()
+	waited := a.waited(0)
 	if waited < timeout {
 		t.Errorf("SERVFAIL after %v, before the await timeout %v", waited, timeout)
 	}
@@ -492,9 +497,7 @@ func TestParkedWaitsThroughColdBurst(t *testing.T) {
 	if rc, _ := a.reply(1); rc != dns.RcodeServerFailure {
 		t.Errorf("name 1, never fetched: rcode %d, want SERVFAIL", rc)
 	}
-	a.mu.Lock()
-	waited := a.gotAt[1].Sub(a.sentAt[1])
-	a.mu.Unlock()
+	waited := a.waited(1)
 	if waited >= 5*time.Second {
 		t.Errorf("name 1 got SERVFAIL after %v: it waited out the burst's whole allowance", waited)
 	}

@@ -61,7 +61,7 @@ func (v *variant) permute(base []byte, r uint32) ([]byte, bool) {
 // false when an instance has a host name for an address.
 func (v *variant) addresses(r uint32) ([]netip.Addr, bool) {
 	n := len(v.insts)
-	start := int(r) * n / int(v.n)
+	start := v.start(r)
 	ips := make([]netip.Addr, 0, n)
 	for j := range n {
 		ip, err := netip.ParseAddr(v.insts[(start+j)%n].Address)

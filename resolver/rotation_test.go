@@ -285,3 +285,31 @@ func TestRebuildPacksEveryOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestAddressOrdersPermuted: an A or AAAA answer of plain addresses gets its other
+// orders from permute, not from packing again, and they match the packed ones. The
+// equivalence tests above would pass just as well if permute always declined.
+func TestAddressOrdersPermuted(t *testing.T) {
+	comp := testCompiler(t)
+	for _, c := range []struct {
+		shape string
+		qtype uint16
+	}{{"nodes", wire.TypeA}, {"own", wire.TypeA}, {"v6", wire.TypeAAAA}, {"shared", wire.TypeA}} {
+		a := comp.Compile(nil, rotationShapes()[c.shape])
+		k := variantKey{qtype: c.qtype, limit: wire.MinUDPSize}
+		want, _, _ := eagerRotations(a, "web.service.consul.", k)
+		v := a.build([]byte("web.service.consul."), k)
+		base := *v.rots[v.first()].Load()
+		for r := range v.n {
+			if r == v.first() {
+				continue
+			}
+			got, ok := v.permute(base, r)
+			if !ok {
+				t.Errorf("%s: order %d was not permuted", c.shape, r)
+			} else if !bytes.Equal(got, want[r]) {
+				t.Errorf("%s: permuted order %d differs:\n got %x\nwant %x", c.shape, r, got, want[r])
+			}
+		}
+	}
+}
