@@ -158,6 +158,9 @@ func (s *catStream) reply(h header, now, start time.Time, warm, timeout time.Dur
 		return
 	}
 	c.addReply(h.Rcode, h.TC)
+	if lat > time.Millisecond {
+		c.Slow++
+	}
 	s.latAll.add(lat)
 	if p.sent.Sub(start) >= warm {
 		s.lat.add(lat)

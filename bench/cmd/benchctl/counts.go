@@ -21,6 +21,9 @@ type replyCounts struct {
 	LateNXDomain int64 `json:"late_nxdomain,omitempty"`
 	LateServFail int64 `json:"late_servfail,omitempty"`
 	LateOther    int64 `json:"late_other,omitempty"`
+	// Slow counts the replies within the timeout that took more than a millisecond
+	// (the p99 target), so that a result file shows whether they cluster in time.
+	Slow int64 `json:"slow_1ms,omitempty"`
 }
 
 func (c replyCounts) answered() int64 { return c.NoError + c.NXDomain + c.ServFail + c.Other }
@@ -76,6 +79,7 @@ func (c *replyCounts) merge(o replyCounts) {
 	c.LateNXDomain += o.LateNXDomain
 	c.LateServFail += o.LateServFail
 	c.LateOther += o.LateOther
+	c.Slow += o.Slow
 }
 
 // fmtLate says how many replies came after the timeout and what they were:
