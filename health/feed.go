@@ -191,6 +191,17 @@ func (w *Watcher) WatchDatacenter(ctx context.Context, dc string, sink Sink) err
 // the budget; over HTTP/2 this is only conservative.
 const loopsPerFeed = 4
 
+// poolMaxLocked is what the refetch pool may have in flight: the budget less the
+// feeds' blocking queries, the peers' share and the probe connection.
+// w.feedsMu must be held (or w not shared yet).
+func (w *Watcher) poolMaxLocked() int {
+	n := w.cfg.MaxConns - loopsPerFeed*w.running - w.peerReserveLocked()
+	if w.pipe != nil {
+		n -= ProbeConns
+	}
+	return n
+}
+
 // feedRunning counts the feeds running and gives the refetch pool what their
 // blocking queries leave of the budget. When they leave nothing, refetches would
 // wait behind blocking queries for up to a wait time: say so once.
@@ -198,7 +209,7 @@ func (w *Watcher) feedRunning(dc string, delta int) {
 	w.feedsMu.Lock()
 	defer w.feedsMu.Unlock()
 	w.running += delta
-	left := w.cfg.MaxConns - loopsPerFeed*w.running - w.peerReserveLocked()
+	left := w.poolMaxLocked()
 	w.lim.setMax(left)
 	if delta > 0 && left < 1 {
 		w.log.Warn("the Consul connection budget is too small for the datacenters followed: over HTTP/1.1 refetches wait behind blocking queries; raise --consul-max-conns or use HTTPS",
@@ -524,12 +535,19 @@ func (q *fifo) pop() string {
 
 // work is one worker of the refetch pool.
 func (f *feed) work(ctx context.Context) {
+	var batch []taken
 	for {
 		name, h, swept, ok := f.next(ctx)
 		if !ok {
 			return
 		}
-		f.refresh(ctx, name, h)
+		if swept && f.w.pipe != nil {
+			batch = f.takeSwept(append(batch[:0], taken{name, h}))
+			f.refreshSwept(ctx, batch)
+			clear(batch)
+		} else {
+			f.refresh(ctx, name, h)
+		}
 		if swept {
 			f.sweepDone()
 		}

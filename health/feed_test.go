@@ -3,9 +3,12 @@ package health
 import (
 	"context"
 	"fmt"
+	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -47,7 +50,11 @@ func (r *sinkRecorder) wait(t *testing.T, svc string, cond func(ServiceState) er
 
 func startFeed(t *testing.T, a *consultest.Agent, hold ...string) (*Watcher, *sinkRecorder) {
 	t.Helper()
-	w := testWatcher(a, false)
+	return startFeedWith(t, a, testWatcher(a, false), hold...)
+}
+
+func startFeedWith(t *testing.T, a *consultest.Agent, w *Watcher, hold ...string) (*Watcher, *sinkRecorder) {
+	t.Helper()
 	r := &sinkRecorder{}
 	watch(t, func(ctx context.Context) error { return w.WatchDatacenter(ctx, "", r) })
 	for _, h := range hold {
@@ -75,13 +82,26 @@ func TestFeedSeesWhatChecksDoNot(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a Consul agent")
 	}
+	t.Run("one probe at a time", func(t *testing.T) { feedSeesWhatChecksDoNot(t, false) })
+	t.Run("pipelined probes", func(t *testing.T) { feedSeesWhatChecksDoNot(t, true) })
+}
+
+func feedSeesWhatChecksDoNot(t *testing.T, pipelined bool) {
 	a := consultest.Start(t)
 	reg := api.AgentServiceRegistration{ID: "web-1", Name: "web", Port: 8080, Address: "127.0.0.9",
 		Check: &api.AgentServiceCheck{CheckID: "web-1-ttl", TTL: "1h", Status: api.HealthPassing}}
 	a.RegisterService(t, reg)
 	// A service nothing changes: the sweeps should find it by its index alone.
 	a.RegisterService(t, api.AgentServiceRegistration{ID: "idle-1", Name: "idle", Port: 1})
-	w, r := startFeed(t, a, "web", "idle")
+	cfg := Config{Client: a.Client, AllowStale: true, WaitTime: 5 * time.Second}
+	var dials atomic.Int32
+	if pipelined {
+		cfg.Probes = &ProbeConn{Addr: a.HTTPAddr, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			dials.Add(1)
+			return (&net.Dialer{}).DialContext(ctx, network, addr)
+		}}
+	}
+	w, r := startFeedWith(t, a, NewWatcher(cfg), "web", "idle")
 	r.wait(t, "web", instance("web-1", func(in Instance) error {
 		if in.Port != 8080 {
 			return fmt.Errorf("port %d", in.Port)
@@ -138,6 +158,9 @@ func TestFeedSeesWhatChecksDoNot(t *testing.T) {
 	if w.Stats().Requests(KindServiceIndex) == 0 || w.Stats().SweepReadsSaved() == 0 {
 		t.Errorf("%d index probes, %d full reads saved: the sweeps did not probe",
 			w.Stats().Requests(KindServiceIndex), w.Stats().SweepReadsSaved())
+	}
+	if pipelined && dials.Load() == 0 {
+		t.Error("the probes did not go through the pipeline")
 	}
 }
 

@@ -89,7 +89,7 @@ func (w *Watcher) peerRunning(delta int) {
 	w.feedsMu.Lock()
 	defer w.feedsMu.Unlock()
 	w.peers.running += delta
-	w.lim.setMax(w.cfg.MaxConns - loopsPerFeed*w.running - w.peerReserveLocked())
+	w.lim.setMax(w.poolMaxLocked())
 }
 
 // PeerDatacenters lists the cluster peers Consul knows (/v1/peerings), as the

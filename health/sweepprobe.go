@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/hashicorp/consul/api"
@@ -106,6 +107,12 @@ func (f *feed) sweepByProbe(ctx context.Context, name string, h *heldService) (b
 		return false, nil
 	}
 	index, ok, err := f.probeIndex(ctx, name)
+	return f.probed(name, h, index, ok, err)
+}
+
+// probed takes the answer of swept service name's probe: it ends the fetch and
+// returns true when the service is unchanged, else the caller reads it in full.
+func (f *feed) probed(name string, h *heldService, index uint64, ok bool, err error) (bool, error) {
 	// Trusted still: an outage seen while the probe was out may have put another
 	// agent behind its answer.
 	if err != nil || !ok || index != h.index || !probable(name, h) {
@@ -119,4 +126,111 @@ func (f *feed) sweepByProbe(ctx context.Context, name string, h *heldService) (b
 	f.mu.Unlock()
 	f.finish(name, h)
 	return true, nil
+}
+
+// taken is a service a worker took off the queues, with its fetch started.
+type taken struct {
+	name string
+	h    *heldService
+}
+
+// takeSwept adds to batch, which holds a service next took from the sweeps queue,
+// more of the sweeps queue, up to probeBatch in all: their probes go out together
+// (pipeline.go). They share the first one's sweep slot.
+func (f *feed) takeSwept(batch []taken) []taken {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for len(batch) < probeBatch && f.sweeps.len() > 0 {
+		name := f.sweeps.pop()
+		h := f.held[name]
+		if h == nil || !h.queued {
+			continue // released, or taken already from another queue
+		}
+		h.sweep = !h.urgent
+		h.queued, h.urgent, h.fetching = false, false, true
+		batch = append(batch, taken{name, h})
+	}
+	return batch
+}
+
+// refreshSwept fetches a batch of swept services: the probes of those that may be
+// probed in one pipelined write, then a full read of each the probes could not
+// vouch for, in order.
+func (f *feed) refreshSwept(ctx context.Context, batch []taken) {
+	var names []string
+	var at []int // batch index of each name
+	for i, t := range batch {
+		if t.h.sweep && probable(t.name, t.h) {
+			names = append(names, t.name)
+			at = append(at, i)
+		}
+	}
+	answers := make([]probeAnswer, len(batch))
+	probed := make([]bool, len(batch))
+	if len(names) > 0 {
+		got := make([]probeAnswer, len(names))
+		f.probeMany(ctx, names, got)
+		for k, i := range at {
+			answers[i], probed[i] = got[k], true
+		}
+	}
+	for i, t := range batch {
+		var err error
+		if probed[i] {
+			a := answers[i]
+			var saved bool
+			if saved, err = f.probed(t.name, t.h, a.index, a.ok, a.err); saved {
+				continue
+			}
+		}
+		var st ServiceState
+		if err == nil {
+			st, err = f.fetch(ctx, t.name, t.h)
+		}
+		f.done(ctx, t.name, t.h, st, err)
+	}
+}
+
+// probeMany probes names through the pipeline, after the gate, and turns each
+// answer into what probeIndex would have returned for it.
+func (f *feed) probeMany(ctx context.Context, names []string, out []probeAnswer) {
+	if err := f.w.gate.wait(ctx); err != nil {
+		for i := range out {
+			out[i] = probeAnswer{err: err}
+		}
+		return
+	}
+	st := &f.w.stats
+	for range names {
+		st.request(KindServiceIndex)
+	}
+	st.inFlight.Add(int64(len(names)))
+	f.w.pipe.probe(ctx, f.dc, f.w.cfg.AllowStale, names, out)
+	st.inFlight.Add(-int64(len(names)))
+	contact := false
+	for i, a := range out {
+		switch {
+		case a.err == nil:
+			contact = true
+		case ctx.Err() != nil:
+			out[i].err = ctx.Err()
+		case errors.Is(a.err, errProbeConn):
+			out[i] = probeAnswer{} // not Consul's word on the service: read it in full
+		default:
+			err := asPermission(KindServiceIndex, endpointOf(KindServiceIndex)+"/"+names[i], a.err)
+			st.failed(KindServiceIndex, err)
+			if throttled(err) {
+				st.throttled.Add(1)
+			}
+			err = fmt.Errorf("probe service %s/%s: %w", f.dc, names[i], classify(f.dc, err))
+			if !unreachable(err) && !throttled(err) {
+				err = nil // the full read that follows says what it is
+			}
+			out[i] = probeAnswer{err: err}
+		}
+	}
+	if contact {
+		st.contact()
+		f.w.gate.ok()
+	}
 }

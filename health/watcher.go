@@ -51,6 +51,10 @@ type Config struct {
 	// the same bound (http.Transport.MaxConnsPerHost), which also covers the three
 	// blocking queries of each watched datacenter.
 	MaxConns int
+	// Probes, when set, sends the sweeps' index probes pipelined on a connection of
+	// their own (pipeline.go), which takes ProbeConns of MaxConns: the transport
+	// should then carry MaxConns - ProbeConns. nil: probes go through Client.
+	Probes *ProbeConn
 	// Logger receives warnings about Consul outages; nil discards.
 	Logger *slog.Logger
 }
@@ -68,6 +72,7 @@ type Watcher struct {
 	stats Stats
 	gate  *gate
 	lim   *limiter
+	pipe  *pipeline // nil: no pipelined probes
 
 	feedsMu sync.Mutex
 	feeds   map[string]*feed // datacenter as asked ("" = the agent's own) → its feed
@@ -97,7 +102,15 @@ func NewWatcher(cfg Config) *Watcher {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
-	w := &Watcher{cfg: cfg, log: log, lim: newLimiter(cfg.MaxConns - loopsPerFeed), feeds: map[string]*feed{}}
+	w := &Watcher{cfg: cfg, log: log, feeds: map[string]*feed{}}
+	if cfg.Probes != nil {
+		p, err := newPipeline(*cfg.Probes)
+		if err != nil {
+			log.Warn("index probes go one at a time", "err", err)
+		}
+		w.pipe = p
+	}
+	w.lim = newLimiter(w.poolMaxLocked() - loopsPerFeed) // as if one feed ran: one will
 	w.gate = newGate(w.probe, log)
 	return w
 }

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -30,6 +32,34 @@ func consulAPIConfig(c Config, base *api.Config, conns *connCounter) *api.Config
 		}
 	}
 	return base
+}
+
+// minProbeBudget is the least --consul-max-conns that pipelines the index probes
+// on a connection of their own: a datacenter's four blocking queries, the probe
+// connection and at least three for the refetches.
+const minProbeBudget = 8
+
+// probeConn returns the settings of the sweeps' pipelined probe connection
+// (health.ProbeConn), and takes its connection off the transport's share of the
+// budget, when the client a, as api.NewClient left it, talks plain HTTP straight to
+// the agent's address. Over HTTPS the transport multiplexes on HTTP/2 already; a
+// Unix socket, a proxy, a path prefix or an Enterprise namespace or partition keep
+// the API client's path, which knows them. nil: no pipelining.
+func probeConn(c Config, a *api.Config) *health.ProbeConn {
+	t := a.Transport
+	if t == nil || a.Scheme != "http" || strings.HasPrefix(c.ConsulAddr, "unix://") || a.PathPrefix != "" ||
+		a.Namespace != "" || a.Partition != "" || c.ConsulMaxConns < minProbeBudget {
+		return nil
+	}
+	if t.Proxy != nil {
+		u, err := t.Proxy(&http.Request{URL: &url.URL{Scheme: "http", Host: a.Address}})
+		if err != nil || u != nil {
+			return nil
+		}
+	}
+	t.MaxConnsPerHost = c.ConsulMaxConns - health.ProbeConns
+	t.MaxIdleConnsPerHost = t.MaxConnsPerHost
+	return &health.ProbeConn{Addr: a.Address, Token: a.Token, Dial: t.DialContext}
 }
 
 // connCounter counts the open connections of a transport.

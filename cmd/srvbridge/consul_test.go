@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,6 +118,57 @@ func TestConsulLogAttrsHideSecrets(t *testing.T) {
 		}
 		if !strings.Contains(out, "set") || !strings.Contains(out, "127.0.0.1:8500") {
 			t.Errorf("%s log lacks the connection summary: %s", format, out)
+		}
+	}
+}
+
+// TestProbeConnOnlyPlainHTTP: the sweeps pipeline their probes on a connection of
+// their own, taken off the transport's budget, only over plain HTTP straight to
+// the agent; every other setup keeps the API client's path and the whole budget.
+func TestProbeConnOnlyPlainHTTP(t *testing.T) {
+	setup := func(addr string, conns int, proxy string) (*api.Config, *health.ProbeConn) {
+		t.Helper()
+		cfg := Config{ConsulAddr: addr, ConsulMaxConns: conns}
+		a := consulAPIConfig(cfg, api.DefaultConfig(), nil)
+		a.Token = "tok"
+		if proxy != "" {
+			u, err := url.Parse(proxy)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Transport.Proxy = http.ProxyURL(u)
+		}
+		if _, err := api.NewClient(a); err != nil {
+			t.Fatal(err)
+		}
+		return a, probeConn(cfg, a)
+	}
+	a, p := setup("127.0.0.1:8500", 16, "")
+	if p == nil || p.Addr != "127.0.0.1:8500" || p.Token != "tok" || p.Dial == nil {
+		t.Fatalf("plain HTTP: %+v", p)
+	}
+	if got := a.Transport.MaxConnsPerHost; got != 16-health.ProbeConns {
+		t.Errorf("transport budget %d, want %d", got, 16-health.ProbeConns)
+	}
+	if _, p := setup("http://127.0.0.1:8500", 16, ""); p == nil || p.Addr != "127.0.0.1:8500" {
+		t.Errorf("http:// address: %+v", p)
+	}
+	for _, tc := range []struct {
+		name, addr, proxy string
+		conns             int
+	}{
+		{"https", "https://127.0.0.1:8501", "", 16},
+		{"unix socket", "unix:///tmp/srvbridge-test-consul.sock", "", 16},
+		{"path prefix", "http://127.0.0.1:8500/consul", "", 16},
+		{"proxy", "10.1.2.3:8500", "http://proxy.example:3128", 16},
+		{"small budget", "127.0.0.1:8500", "", minProbeBudget - 1},
+	} {
+		a, p := setup(tc.addr, tc.conns, tc.proxy)
+		if p != nil {
+			t.Errorf("%s: pipelined (%+v)", tc.name, p)
+		}
+		if got := a.Transport.MaxConnsPerHost; got != tc.conns {
+			t.Errorf("%s: transport budget %d, want %d", tc.name, got, tc.conns)
 		}
 	}
 }

@@ -30,6 +30,8 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		return fmt.Errorf("consul client for %s: %w", cfg.ConsulAddr, err)
 	}
 	h2 := countHTTP2(apiCfg) // NewClient set apiCfg.HttpClient, the client it uses
+	// Before the first request: it may take a connection off the transport's share.
+	probes := probeConn(cfg, apiCfg)
 	// Before anything starts: an upstream that loops back to us is a configuration
 	// error, and the process exits with it.
 	fwd, err := newForwarder(cfg, logger)
@@ -54,6 +56,7 @@ func run(ctx context.Context, cfg Config, logger *slog.Logger) error {
 		Policy:     cfg.Policy,
 		AllowStale: true, // WaitTime and MinInterval: health's defaults
 		MaxConns:   cfg.ConsulMaxConns,
+		Probes:     probes,
 		Logger:     logger.With("component", "health"),
 	})
 	consul := healthStats{s: watcher.Stats(), w: watcher, conns: &conns, h2: h2}
