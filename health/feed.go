@@ -209,6 +209,9 @@ func (w *Watcher) feedRunning(dc string, delta int) {
 	w.feedsMu.Lock()
 	defer w.feedsMu.Unlock()
 	w.running += delta
+	if w.running == 0 && w.pipe != nil {
+		w.pipe.shut() // its users, the feeds' workers, have ended
+	}
 	left := w.poolMaxLocked()
 	w.lim.setMax(left)
 	if delta > 0 && left < 1 {

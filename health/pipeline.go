@@ -18,14 +18,14 @@ import (
 )
 
 // Pipelined index probes. A sweep probes every held service (sweepprobe.go). One
-// probe at a time over net/http, each registration cost, with 2,000 held services
-// on this project's 2-core bench host, about 350 ms of srvbridge's CPU and 470 ms
-// of the agent's. Most of it is per request, not per byte: the client's goroutine
-// hand-offs (caller, write loop, read loop) and a read and a write system call on
-// each side. HTTP/1.1 lets a client send requests back to back and read the
+// probe at a time through the API client, a registration cost, with 2,000 held
+// services on this project's 2-core bench host, about 225 ms of srvbridge's CPU and
+// 300 ms of the agent's, mostly per request rather than per byte: the client's
+// goroutine hand-offs (caller, write loop, read loop) and a read and a write system
+// call on each side. HTTP/1.1 lets a client send requests back to back and read the
 // answers in order, so a sweep writes probeBatch probes at once on a connection of
-// its own and reads their answers from one buffer: about 115 ms and 270 ms per
-// registration (docs/consul-watch.md, "Pipelined probes").
+// its own and reads their answers from one buffer: about 115 ms and 240 ms
+// (bench/results/2026-12-01-pipelined-probes.md).
 //
 // Only plain HTTP straight to the agent pipelines: over HTTPS the transport
 // multiplexes on HTTP/2 already, and through a proxy or a Unix socket the probes
@@ -45,17 +45,16 @@ type ProbeConn struct {
 // connection takes when Config.Probes is set; the transport gets the rest.
 const ProbeConns = 1
 
-// probeBatch is the most probes written at once. Consul reads them from one
-// buffer and answers them in order, back to back on one of its threads; 8 took
-// most of the saving of 32 in less of a burst.
-const probeBatch = 8
+// probeBatch is the most probes written at once; Consul reads them from one
+// buffer and answers them in order. 32 cost less CPU on both sides than 8.
+const probeBatch = 32
 
 // probeDuty is the share of time, in percent, the probe connection may be busy:
 // after a batch it rests for as long as the batch took. Unpaced, the agent answered
 // a whole sweep back to back on one core, and the DNS p99 while the catalog
-// changed rose by a millisecond on the 2-core bench host; paced, it fell below the
-// unpipelined sweep's. A sweep then takes longer, which also lets more changes
-// share one.
+// changed rose by a millisecond on the 2-core bench host; paced, it stayed where it
+// was one probe at a time. A sweep then takes about twice as long, which also lets
+// more changes share one.
 const probeDuty = 50
 
 // probeIdle closes the probe connection once no sweep used it for this long, as
@@ -157,6 +156,9 @@ func (p *pipeline) idleClose() {
 	p.close()
 }
 
+// shut closes the connection now, if no batch uses it.
+func (p *pipeline) shut() { p.idleClose() }
+
 func (p *pipeline) close() {
 	if p.conn != nil {
 		p.conn.Close()
@@ -179,7 +181,8 @@ func (p *pipeline) batch(ctx context.Context, dc string, stale bool, names []str
 	if err := p.conn.SetDeadline(time.Now().Add(oneShotTimeout)); err != nil {
 		return 0, err
 	}
-	stop := context.AfterFunc(ctx, func() { p.conn.SetDeadline(time.Unix(1, 0)) })
+	conn := p.conn // the batch may close it and clear p.conn before this runs
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	for _, name := range names {
 		p.buf = appendProbe(p.buf[:0], name, dc, stale)

@@ -7,10 +7,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 )
@@ -274,4 +276,46 @@ func take1(f *feed) string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.holds.names[0]
+}
+
+// TestPipelineCanceled: a batch waiting on a slow agent ends when its context does,
+// with the context's error for every probe it did not get an answer to.
+func TestPipelineCanceled(t *testing.T) {
+	c := newPipeConsul(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	c.answer = func(name string, rw http.ResponseWriter) bool {
+		if name == "slow" {
+			<-release
+		}
+		return false
+	}
+	p := testPipeline(t, c, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	out := make([]probeAnswer, 2)
+	done := make(chan struct{})
+	go func() {
+		p.probe(ctx, "", false, []string{"a", "slow"}, out)
+		close(done)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(c.requests()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the agent never got the slow probe")
+		}
+		runtime.Gosched()
+	}
+	cancel()
+	// Without the cancel the read would wait for its own deadline, oneShotTimeout.
+	select {
+	case <-done:
+	case <-time.After(oneShotTimeout / 2):
+		t.Fatal("the batch outlived its context")
+	}
+	if out[0].err != nil || !out[0].ok {
+		t.Errorf("answered before the cancel: %+v", out[0])
+	}
+	if !errors.Is(out[1].err, context.Canceled) {
+		t.Errorf("waiting at the cancel: %+v, want context.Canceled", out[1])
+	}
 }

@@ -254,6 +254,17 @@ func ready(c *api.Client, node string) error {
 	return fmt.Errorf("node %q not in catalog yet", node)
 }
 
+// Pid is the agent's process id, 0 when it is not running: benchmarks read its
+// CPU time from /proc.
+func (a *Agent) Pid() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.proc == nil {
+		return 0
+	}
+	return a.proc.Pid
+}
+
 // Stop shuts the agent down and waits for it to exit. Stopping a stopped agent is a
 // no-op.
 func (a *Agent) Stop() {
