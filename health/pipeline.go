@@ -103,8 +103,9 @@ func newPipeline(cfg ProbeConn) (*pipeline, error) {
 }
 
 // probe asks for the index of each service in names, in dc, and fills out (as
-// long as names). A connection that fails before every answer came is replaced
-// once; what is still unanswered after that gets the failure.
+// long as names). A connection that fails or closes before every answer came is
+// replaced, at most twice; what is still unanswered after that gets the failure.
+// A 429 that closes the connection is not retried: the rest get it too.
 func (p *pipeline) probe(ctx context.Context, dc string, stale bool, names []string, out []probeAnswer) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -135,7 +136,9 @@ func (p *pipeline) probe(ctx context.Context, dc string, stale bool, names []str
 		if ctx.Err() != nil {
 			err = ctx.Err()
 		}
-		if done < len(names) && (n > 0 || reused) && attempt < 2 && ctx.Err() == nil {
+		if done > 0 && throttled(out[done-1].err) {
+			err = out[done-1].err // the agent shed this connection: fewer, not again
+		} else if done < len(names) && (n > 0 || reused) && attempt < 2 && ctx.Err() == nil {
 			continue
 		}
 		for i := done; i < len(names); i++ {
@@ -179,7 +182,7 @@ func (p *pipeline) batch(ctx context.Context, dc string, stale bool, names []str
 		p.conn, p.br, p.bw = conn, bufio.NewReaderSize(conn, 16<<10), bufio.NewWriterSize(conn, 16<<10)
 	}
 	if err := p.conn.SetDeadline(time.Now().Add(oneShotTimeout)); err != nil {
-		return 0, err
+		return 0, fmt.Errorf("probe connection to %s: %w", p.cfg.Addr, err)
 	}
 	conn := p.conn // the batch may close it and clear p.conn before this runs
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })

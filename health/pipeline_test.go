@@ -319,3 +319,33 @@ func TestPipelineCanceled(t *testing.T) {
 		t.Errorf("waiting at the cancel: %+v, want context.Canceled", out[1])
 	}
 }
+
+// TestPipelineShedByAgent: an agent that answers 429 and closes the connection (its
+// per-client connection limit) is not dialled again for the rest of the batch:
+// they all get the 429.
+func TestPipelineShedByAgent(t *testing.T) {
+	c := newPipeConsul(t)
+	c.answer = func(name string, rw http.ResponseWriter) bool {
+		if name != "b" {
+			return false
+		}
+		rw.Header().Set("Connection", "close")
+		http.Error(rw, "too many connections", http.StatusTooManyRequests)
+		return true
+	}
+	p := testPipeline(t, c, "")
+	names := []string{"a", "b", "c", "d"}
+	out := make([]probeAnswer, len(names))
+	p.probe(context.Background(), "", false, names, out)
+	if out[0].err != nil || !out[0].ok {
+		t.Errorf("a: %+v", out[0])
+	}
+	for i, a := range out[1:] {
+		if !throttled(a.err) {
+			t.Errorf("%s: %+v, want the 429", names[i+1], a)
+		}
+	}
+	if n := c.conns.Load(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
