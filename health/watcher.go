@@ -46,14 +46,15 @@ type Config struct {
 	// leader elections and load spreads over all servers. Production wiring should set
 	// it (the zero value is the conservative choice only because it is the zero value).
 	AllowStale bool
-	// MaxConns bounds the refetch requests in flight at once (per Watcher, all
-	// datacenters together); 0 means DefaultMaxConns. The transport should carry
-	// the same bound (http.Transport.MaxConnsPerHost), which also covers the three
-	// blocking queries of each watched datacenter.
+	// MaxConns is the connection budget (per Watcher, all datacenters together):
+	// the blocking queries of each watched datacenter, the refetch requests in
+	// flight and the probe connection (Probes); 0 means DefaultMaxConns. The
+	// transport should carry the same bound (http.Transport.MaxConnsPerHost), less
+	// ProbeConns when Probes is set.
 	MaxConns int
 	// Probes, when set, sends the sweeps' index probes pipelined on a connection of
-	// their own (pipeline.go), which takes ProbeConns of MaxConns: the transport
-	// should then carry MaxConns - ProbeConns. nil: probes go through Client.
+	// their own (pipeline.go), which takes ProbeConns of MaxConns. nil: probes go
+	// through Client.
 	Probes *ProbeConn
 	// Logger receives warnings about Consul outages; nil discards.
 	Logger *slog.Logger
