@@ -210,7 +210,7 @@ func (w *Watcher) feedRunning(dc string, delta int) {
 	defer w.feedsMu.Unlock()
 	w.running += delta
 	if w.running == 0 && w.pipe != nil {
-		w.pipe.shut() // its users, the feeds' workers, have ended
+		w.pipe.closeIdle() // its users, the feeds' workers, have ended
 	}
 	left := w.poolMaxLocked()
 	w.lim.setMax(left)
@@ -564,7 +564,14 @@ func (f *feed) refresh(ctx context.Context, name string, h *heldService) {
 	if saved {
 		return
 	}
+	f.read(ctx, name, h, err)
+}
+
+// read ends a fetch with a full read, or with probeErr, the failure of the index
+// probe before it, which the full read would have met too.
+func (f *feed) read(ctx context.Context, name string, h *heldService, probeErr error) {
 	var st ServiceState
+	err := probeErr
 	if err == nil {
 		st, err = f.fetch(ctx, name, h)
 	}

@@ -147,20 +147,19 @@ func (p *pipeline) probe(ctx context.Context, dc string, stale bool, names []str
 		break
 	}
 	if p.conn != nil {
-		p.timer = time.AfterFunc(probeIdle, p.idleClose)
+		p.timer = time.AfterFunc(probeIdle, p.closeIdle)
 	}
 }
 
-func (p *pipeline) idleClose() {
+// closeIdle closes the connection if no batch uses it: a batch rearms the idle
+// timer when done.
+func (p *pipeline) closeIdle() {
 	if !p.mu.TryLock() {
-		return // a batch is using it, and rearms the timer when done
+		return
 	}
 	defer p.mu.Unlock()
 	p.close()
 }
-
-// shut closes the connection now, if no batch uses it.
-func (p *pipeline) shut() { p.idleClose() }
 
 func (p *pipeline) close() {
 	if p.conn != nil {

@@ -218,7 +218,12 @@ func TestSweepPipelined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWatcher(Config{Client: client, MaxConns: 8, Probes: &ProbeConn{Addr: addr}})
+	var dials atomic.Int32
+	dial := func(ctx context.Context, network, a string) (net.Conn, error) {
+		dials.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, a)
+	}
+	w := NewWatcher(Config{Client: client, MaxConns: 8, Probes: &ProbeConn{Addr: addr, Dial: dial}})
 	if w.pipe == nil {
 		t.Fatal("no pipeline")
 	}
@@ -268,6 +273,10 @@ func TestSweepPipelined(t *testing.T) {
 	}
 	if got := w.stats.SweepReadsSaved(); got != uint64(len(names)) {
 		t.Errorf("%d reads saved, want %d", got, len(names))
+	}
+	// The probes went through the pipeline, on one connection for both sweeps.
+	if n := dials.Load(); n != 1 {
+		t.Errorf("%d probe connections dialled, want 1", n)
 	}
 }
 

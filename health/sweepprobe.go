@@ -51,10 +51,17 @@ func (f *feed) probeIndex(ctx context.Context, svc string) (index uint64, ok boo
 		index, ok, err = f.w.probeService(ctx, f.dc, svc)
 		return err
 	})
+	return index, ok, probeFailure(err)
+}
+
+// probeFailure keeps of a probe's error only what the full read would fail on as
+// well (Consul unreachable, or throttling us); any other failure the full read
+// that follows reports itself.
+func probeFailure(err error) error {
 	if err != nil && !unreachable(err) && !throttled(err) {
-		return 0, false, nil
+		return nil
 	}
-	return index, ok, err
+	return err
 }
 
 func (w *Watcher) probeService(ctx context.Context, dc, svc string) (uint64, bool, error) {
@@ -67,21 +74,31 @@ func (w *Watcher) probeService(ctx context.Context, dc, svc string) (uint64, boo
 		if ctx.Err() != nil {
 			return 0, false, ctx.Err()
 		}
-		err = asPermission(KindServiceIndex, endpointOf(KindServiceIndex)+"/"+svc, err)
-		w.stats.failed(KindServiceIndex, err)
-		if throttled(err) {
-			w.stats.throttled.Add(1)
-		}
-		return 0, false, fmt.Errorf("probe service %s/%s: %w", dc, svc, classify(dc, err))
+		return 0, false, w.probeFailed(dc, svc, err)
 	}
-	w.stats.contact()
-	if w.gate != nil {
-		w.gate.ok()
-	}
+	w.answered()
 	if meta == nil || meta.ResultsFilteredByACLs || meta.LastIndex == 0 {
 		return 0, false, nil
 	}
 	return meta.LastIndex, true, nil
+}
+
+// probeFailed counts and wraps the failure of service svc's index probe in dc.
+func (w *Watcher) probeFailed(dc, svc string, err error) error {
+	err = asPermission(KindServiceIndex, endpointOf(KindServiceIndex)+"/"+svc, err)
+	w.stats.failed(KindServiceIndex, err)
+	if throttled(err) {
+		w.stats.throttled.Add(1)
+	}
+	return fmt.Errorf("probe service %s/%s: %w", dc, svc, classify(dc, err))
+}
+
+// answered notes that Consul answered a probe.
+func (w *Watcher) answered() {
+	w.stats.contact()
+	if w.gate != nil {
+		w.gate.ok()
+	}
 }
 
 // probable says whether the swept service name may be probed instead of read: a
@@ -158,36 +175,27 @@ func (f *feed) takeSwept(batch []taken) []taken {
 // vouch for, in order.
 func (f *feed) refreshSwept(ctx context.Context, batch []taken) {
 	var names []string
-	var at []int // batch index of each name
-	for i, t := range batch {
+	for _, t := range batch {
 		if t.h.sweep && probable(t.name, t.h) {
 			names = append(names, t.name)
-			at = append(at, i)
 		}
 	}
-	answers := make([]probeAnswer, len(batch))
-	probed := make([]bool, len(batch))
+	answers := make([]probeAnswer, len(names))
 	if len(names) > 0 {
-		got := make([]probeAnswer, len(names))
-		f.probeMany(ctx, names, got)
-		for k, i := range at {
-			answers[i], probed[i] = got[k], true
-		}
+		f.probeMany(ctx, names, answers)
 	}
-	for i, t := range batch {
+	k := 0 // the next answer: names holds batch's probed services in order
+	for _, t := range batch {
 		var err error
-		if probed[i] {
-			a := answers[i]
+		if k < len(names) && names[k] == t.name {
+			a := answers[k]
+			k++
 			var saved bool
 			if saved, err = f.probed(t.name, t.h, a.index, a.ok, a.err); saved {
 				continue
 			}
 		}
-		var st ServiceState
-		if err == nil {
-			st, err = f.fetch(ctx, t.name, t.h)
-		}
-		f.done(ctx, t.name, t.h, st, err)
+		f.read(ctx, t.name, t.h, err)
 	}
 }
 
@@ -201,9 +209,7 @@ func (f *feed) probeMany(ctx context.Context, names []string, out []probeAnswer)
 		return
 	}
 	st := &f.w.stats
-	for range names {
-		st.request(KindServiceIndex)
-	}
+	st.requests[KindServiceIndex].Add(uint64(len(names)))
 	st.inFlight.Add(int64(len(names)))
 	f.w.pipe.probe(ctx, f.dc, f.w.cfg.AllowStale, names, out)
 	st.inFlight.Add(-int64(len(names)))
@@ -217,20 +223,10 @@ func (f *feed) probeMany(ctx context.Context, names []string, out []probeAnswer)
 		case errors.Is(a.err, errProbeConn):
 			out[i] = probeAnswer{} // not Consul's word on the service: read it in full
 		default:
-			err := asPermission(KindServiceIndex, endpointOf(KindServiceIndex)+"/"+names[i], a.err)
-			st.failed(KindServiceIndex, err)
-			if throttled(err) {
-				st.throttled.Add(1)
-			}
-			err = fmt.Errorf("probe service %s/%s: %w", f.dc, names[i], classify(f.dc, err))
-			if !unreachable(err) && !throttled(err) {
-				err = nil // the full read that follows says what it is
-			}
-			out[i] = probeAnswer{err: err}
+			out[i] = probeAnswer{err: probeFailure(f.w.probeFailed(f.dc, names[i], a.err))}
 		}
 	}
 	if contact {
-		st.contact()
-		f.w.gate.ok()
+		f.w.answered()
 	}
 }
