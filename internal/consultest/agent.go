@@ -37,6 +37,7 @@ type options struct {
 	logLevel   string
 	// managementToken, when set, turns ACLs on (acl.go).
 	managementToken string
+	https           bool
 }
 
 // WithDatacenter names the agent's datacenter (default "dc1").
@@ -55,9 +56,15 @@ func WithDataDir(dir string) Option { return func(o *options) { o.dataDir = dir 
 // WithLogLevel sets the agent's log level (default "info").
 func WithLogLevel(level string) Option { return func(o *options) { o.logLevel = level } }
 
+// WithHTTPS serves the HTTP API over HTTPS too, on HTTPSAddr, with a CA and a
+// server certificate made by `consul tls`. Client and the helpers keep plain HTTP.
+func WithHTTPS() Option { return func(o *options) { o.https = true } }
+
 // Agent is a running `consul agent -dev` listening on 127.0.0.1 only.
 type Agent struct {
 	HTTPAddr   string // host:port of the HTTP API
+	HTTPSAddr  string // host:port of the HTTPS API, with WithHTTPS
+	CAFile     string // the CA of the HTTPS API's certificate, with WithHTTPS
 	DNSAddr    string // host:port of Consul's own DNS interface (UDP and TCP)
 	Datacenter string
 	NodeName   string
@@ -110,11 +117,16 @@ func Start(t testing.TB, opts ...Option) *Agent {
 		}
 	})
 
+	if o.https {
+		if err := a.makeCerts(); err != nil {
+			t.Fatalf("consultest: %v", err)
+		}
+	}
 	// Free ports are only free until someone else binds them; a lost race shows up as
 	// "address already in use" and is retried with a fresh set.
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		if a.ports, err = freePorts(); err != nil {
+		if a.ports, err = freePorts(o.https); err != nil {
 			t.Fatalf("consultest: choosing ports: %v", err)
 		}
 		if err = a.launch(); err == nil {
@@ -129,6 +141,9 @@ func Start(t testing.TB, opts ...Option) *Agent {
 	}
 	a.HTTPAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.HTTP))
 	a.DNSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.DNS))
+	if o.https {
+		a.HTTPSAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(a.ports.HTTPS))
+	}
 	a.Client, err = api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http", Token: a.ManagementToken})
 	if err != nil {
 		t.Fatalf("consultest: %v", err)
@@ -157,6 +172,13 @@ func (a *Agent) launch() error {
 	}
 	if a.opts.managementToken != "" {
 		cfg["acl"] = aclConfig(a.opts.managementToken)
+	}
+	if a.opts.https {
+		cfg["tls"] = map[string]any{"defaults": map[string]any{
+			"ca_file":   a.CAFile,
+			"cert_file": filepath.Join(a.dir, a.opts.datacenter+"-server-consul-0.pem"),
+			"key_file":  filepath.Join(a.dir, a.opts.datacenter+"-server-consul-0-key.pem"),
+		}}
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -197,6 +219,20 @@ func (a *Agent) launch() error {
 		}
 		return err
 	}
+	return nil
+}
+
+// makeCerts writes a CA and a server certificate for the agent's datacenter into
+// its directory, as `consul tls` names them.
+func (a *Agent) makeCerts() error {
+	for _, args := range [][]string{{"tls", "ca", "create"}, {"tls", "cert", "create", "-server", "-dc", a.opts.datacenter}} {
+		cmd := exec.Command(a.bin, args...)
+		cmd.Dir, cmd.Env = a.dir, cleanEnv()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("consul %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	a.CAFile = filepath.Join(a.dir, "consul-agent-ca.pem")
 	return nil
 }
 
@@ -378,8 +414,8 @@ func (a *Agent) dumpLog() {
 
 // freePorts picks one port per agent listener. Each is checked free for both TCP and
 // UDP (DNS and Serf use both), and all are held until every one is chosen so that the
-// set has no duplicates.
-func freePorts() (ports, error) {
+// set has no duplicates. HTTPS stays off (-1) unless https.
+func freePorts(https bool) (ports, error) {
 	var held []interface{ Close() error }
 	defer func() {
 		for _, c := range held {
@@ -404,7 +440,11 @@ func freePorts() (ports, error) {
 		return 0, errors.New("no port free for both tcp and udp")
 	}
 	p := ports{HTTPS: -1}
-	for _, dst := range []*int{&p.HTTP, &p.DNS, &p.Server, &p.SerfLAN, &p.SerfWAN, &p.GRPC, &p.GRPCTLS} {
+	dsts := []*int{&p.HTTP, &p.DNS, &p.Server, &p.SerfLAN, &p.SerfWAN, &p.GRPC, &p.GRPCTLS}
+	if https {
+		dsts = append(dsts, &p.HTTPS)
+	}
+	for _, dst := range dsts {
 		port, err := pick()
 		if err != nil {
 			return ports{}, err
