@@ -19,13 +19,14 @@ import (
 // services: a check status change (one refetch) and a port change the checks do not
 // see (a sweep of every held service), with the sweep's index probes sent one at a
 // time through the API client and pipelined on a connection of their own
-// (pipeline.go). Reported per change: the time until the new state is delivered,
+// (pipeline.go), over HTTP and over HTTPS, where the API client's probes are
+// HTTP/2 streams and the pipeline's a TLS connection of HTTP/1.1. Reported per change: the time until the new state is delivered,
 // the Consul requests it took (full reads and index probes), and the CPU time of
 // this process and of the agent (Linux: the agent's from /proc). Requests still
 // under way when the change is delivered count towards the next change.
 func BenchmarkFeedChange(b *testing.B) {
 	const n = 2000
-	a := consultest.Start(b)
+	a := consultest.Start(b, consultest.WithHTTPS())
 	reg, err := api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http", Transport: &http.Transport{DisableKeepAlives: true}})
 	if err != nil {
 		b.Fatal(err)
@@ -38,23 +39,31 @@ func BenchmarkFeedChange(b *testing.B) {
 		}
 	}
 	for _, mode := range []struct {
-		name      string
-		pipelined bool
-	}{{"one-at-a-time", false}, {"pipelined", true}} {
-		b.Run(mode.name, func(b *testing.B) { benchFeedChange(b, a, reg, n, mode.pipelined) })
+		name             string
+		https, pipelined bool
+	}{{"one-at-a-time", false, false}, {"pipelined", false, true}, {"https-one-at-a-time", true, false}, {"https-pipelined", true, true}} {
+		b.Run(mode.name, func(b *testing.B) { benchFeedChange(b, a, reg, n, mode.https, mode.pipelined) })
 	}
 }
 
-func benchFeedChange(b *testing.B, a *consultest.Agent, reg *api.Client, n int, pipelined bool) {
+func benchFeedChange(b *testing.B, a *consultest.Agent, reg *api.Client, n int, https, pipelined bool) {
 	tr := &http.Transport{}
 	cfg := Config{AllowStale: true}
+	addr, scheme := a.HTTPAddr, "http"
+	if https {
+		tlsCfg, err := api.SetupTLSConfig(&api.TLSConfig{CAFile: a.CAFile})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tr.TLSClientConfig, addr, scheme = tlsCfg, a.HTTPSAddr, "https"
+	}
 	if pipelined {
-		cfg.Probes = &ProbeConn{Addr: a.HTTPAddr}
+		cfg.Probes = &ProbeConn{Addr: addr, TLS: tr.TLSClientConfig}
 		ConfigureTransport(tr, DefaultMaxConns-ProbeConns)
 	} else {
 		ConfigureTransport(tr, DefaultMaxConns)
 	}
-	c, err := api.NewClient(&api.Config{Address: a.HTTPAddr, Scheme: "http", Transport: tr})
+	c, err := api.NewClient(&api.Config{Address: addr, Scheme: scheme, Transport: tr})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package health
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -27,14 +28,19 @@ import (
 // its own and reads their answers from one buffer: about 115 ms and 240 ms
 // (bench/results/2026-12-01-pipelined-probes.md).
 //
-// Only plain HTTP straight to the agent pipelines: over HTTPS the transport
-// multiplexes on HTTP/2 already, and through a proxy or a Unix socket the probes
-// keep the API client's path.
+// Over HTTPS the probe connection negotiates HTTP/1.1 (ALPN), whatever the
+// transport negotiates: HTTP/2 multiplexes the API client's probes on one
+// connection, but each is still a request of its own, a stream with its own frames
+// and goroutines on both sides. Through a proxy or a Unix socket the probes keep
+// the API client's path.
 
 // ProbeConn configures the sweeps' pipelined probe connection.
 type ProbeConn struct {
-	// Addr is Consul's HTTP address, host:port, plain HTTP.
+	// Addr is Consul's HTTP or HTTPS address, host:port.
 	Addr string
+	// TLS, when set, makes it HTTPS: the API client's TLS settings (CA, client
+	// certificate, server name). The probe connection offers HTTP/1.1 only.
+	TLS *tls.Config
 	// Token is sent in the X-Consul-Token header, as the API client sends it.
 	Token string
 	// Dial makes the connection; nil uses a net.Dialer.
@@ -99,7 +105,38 @@ func newPipeline(cfg ProbeConn) (*pipeline, error) {
 	if cfg.Dial == nil {
 		cfg.Dial = (&net.Dialer{Timeout: 5 * time.Second}).DialContext
 	}
+	if cfg.TLS != nil {
+		c := cfg.TLS.Clone()
+		c.NextProtos = []string{"http/1.1"}
+		if c.ServerName == "" {
+			// As net/http does: the host of the address, a name or an IP address.
+			host, _, err := net.SplitHostPort(cfg.Addr)
+			if err != nil {
+				return nil, fmt.Errorf("probe connection: %w", err)
+			}
+			c.ServerName = host
+		}
+		cfg.TLS = c
+	}
 	return &pipeline{cfg: cfg, header: h + "\r\n"}, nil
+}
+
+// dial connects to the agent, and over HTTPS completes the handshake.
+func (p *pipeline) dial(ctx context.Context) (net.Conn, error) {
+	conn, err := p.cfg.Dial(ctx, "tcp", p.cfg.Addr)
+	if err != nil || p.cfg.TLS == nil {
+		return conn, err
+	}
+	tc := tls.Client(conn, p.cfg.TLS)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if proto := tc.ConnectionState().NegotiatedProtocol; proto != "" && proto != "http/1.1" {
+		tc.Close()
+		return nil, fmt.Errorf("the agent chose %q, not HTTP/1.1", proto)
+	}
+	return tc, nil
 }
 
 // probe asks for the index of each service in names, in dc, and fills out (as
@@ -173,7 +210,7 @@ func (p *pipeline) close() {
 func (p *pipeline) batch(ctx context.Context, dc string, stale bool, names []string, out []probeAnswer) (n int, err error) {
 	if p.conn == nil {
 		dctx, cancel := context.WithTimeout(ctx, oneShotTimeout)
-		conn, err := p.cfg.Dial(dctx, "tcp", p.cfg.Addr)
+		conn, err := p.dial(dctx)
 		cancel()
 		if err != nil {
 			return 0, fmt.Errorf("probe connection to %s: %w", p.cfg.Addr, err)

@@ -2,12 +2,14 @@ package health
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,8 +19,8 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// pipeConsul answers index probes as Consul does, over a real HTTP/1.1 server,
-// and records what each request carried. answer decides per service name.
+// pipeConsul answers index probes as Consul does, over a real HTTP/1.1 server (or
+// HTTPS), and records what each request carried. answer decides per service name.
 type pipeConsul struct {
 	srv   *httptest.Server
 	conns atomic.Int32 // connections accepted
@@ -28,7 +30,11 @@ type pipeConsul struct {
 	answer func(name string, rw http.ResponseWriter) bool // false: the default answer
 }
 
-func newPipeConsul(t *testing.T) *pipeConsul {
+func newPipeConsul(t *testing.T) *pipeConsul { return startPipeConsul(t, false) }
+
+// startPipeConsul starts the server; over TLS it offers HTTP/2 and HTTP/1.1, as
+// Consul's HTTPS API does.
+func startPipeConsul(t *testing.T, overTLS bool) *pipeConsul {
 	c := &pipeConsul{}
 	c.srv = httptest.NewUnstartedServer(c)
 	c.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -36,12 +42,20 @@ func newPipeConsul(t *testing.T) *pipeConsul {
 			c.conns.Add(1)
 		}
 	}
-	c.srv.Start()
+	if overTLS {
+		c.srv.EnableHTTP2 = true
+		c.srv.TLS = &tls.Config{NextProtos: []string{"h2", "http/1.1"}}
+		c.srv.StartTLS()
+	} else {
+		c.srv.Start()
+	}
 	t.Cleanup(c.srv.Close)
 	return c
 }
 
-func (c *pipeConsul) addr() string { return strings.TrimPrefix(c.srv.URL, "http://") }
+func (c *pipeConsul) addr() string {
+	return strings.TrimPrefix(strings.TrimPrefix(c.srv.URL, "http://"), "https://")
+}
 
 func (c *pipeConsul) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
@@ -64,7 +78,13 @@ func (c *pipeConsul) requests() []*http.Request {
 
 func testPipeline(t *testing.T, c *pipeConsul, token string) *pipeline {
 	t.Helper()
-	p, err := newPipeline(ProbeConn{Addr: c.addr(), Token: token})
+	return startPipeline(t, ProbeConn{Addr: c.addr(), Token: token})
+}
+
+// startPipeline makes a pipeline that the test's cleanup closes.
+func startPipeline(t *testing.T, cfg ProbeConn) *pipeline {
+	t.Helper()
+	p, err := newPipeline(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,6 +127,53 @@ func TestPipelineProbes(t *testing.T) {
 	}
 	if n := c.conns.Load(); n != 1 {
 		t.Errorf("%d connections for two batches, want 1", n)
+	}
+}
+
+// TestPipelineOverTLS: over HTTPS the probes go on one TLS connection that offers
+// HTTP/1.1 only, whatever the API client's TLS settings offer, and the agent
+// answers them as HTTP/1.1 requests although it speaks HTTP/2 too. A certificate
+// the settings do not trust fails every probe, saying so.
+func TestPipelineOverTLS(t *testing.T) {
+	c := startPipeConsul(t, true)
+	trusted := c.srv.Client().Transport.(*http.Transport).TLSClientConfig
+	settings := &tls.Config{RootCAs: trusted.RootCAs, NextProtos: []string{"h2", "http/1.1"}}
+	p := startPipeline(t, ProbeConn{Addr: c.addr(), Token: "s3cret", TLS: settings})
+	names := []string{"web", "api-v2"}
+	out := make([]probeAnswer, len(names))
+	for range 2 {
+		p.probe(context.Background(), "", false, names, out)
+		for i, name := range names {
+			if a := out[i]; a.err != nil || !a.ok || a.index != uint64(100+len(name)) {
+				t.Errorf("%s: %+v, want index %d", name, a, 100+len(name))
+			}
+		}
+	}
+	reqs := c.requests()
+	if len(reqs) != 2*len(names) {
+		t.Fatalf("%d requests, want %d", len(reqs), 2*len(names))
+	}
+	for _, r := range reqs {
+		if r.ProtoMajor != 1 || r.TLS == nil || r.TLS.NegotiatedProtocol != "http/1.1" || r.Header.Get("X-Consul-Token") != "s3cret" {
+			t.Errorf("%s over %s, ALPN %+v", r.URL, r.Proto, r.TLS)
+		}
+	}
+	if n := c.conns.Load(); n != 1 {
+		t.Errorf("%d connections for two batches, want 1", n)
+	}
+	if !slices.Equal(settings.NextProtos, []string{"h2", "http/1.1"}) {
+		t.Errorf("the API client's TLS settings were changed: %v", settings.NextProtos)
+	}
+
+	untrusting := startPipeline(t, ProbeConn{Addr: c.addr(), TLS: &tls.Config{}})
+	untrusting.probe(context.Background(), "", false, names, out)
+	for _, a := range out {
+		if a.err == nil || !strings.Contains(a.err.Error(), "certificate") {
+			t.Errorf("untrusted certificate: %+v", a)
+		}
+	}
+	if n := len(c.requests()); n != 2*len(names) {
+		t.Errorf("%d requests reached the agent without a trusted handshake", n-2*len(names))
 	}
 }
 

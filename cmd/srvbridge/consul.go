@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"net/http"
@@ -41,13 +42,13 @@ const minProbeBudget = 8
 
 // probeConn returns the settings of the sweeps' pipelined probe connection
 // (health.ProbeConn), and takes its connection off the transport's share of the
-// budget, when the client a, as api.NewClient left it, talks plain HTTP straight to
-// the agent's address. Over HTTPS the transport multiplexes on HTTP/2 already; a
-// Unix socket, a proxy, a path prefix or an Enterprise namespace or partition keep
-// the API client's path, which knows them. nil: no pipelining.
+// budget, when the client a, as api.NewClient left it, talks HTTP or HTTPS straight
+// to the agent's address; over HTTPS with the transport's TLS settings. A Unix
+// socket, a proxy, a path prefix or an Enterprise namespace or partition keep the
+// API client's path, which knows them. nil: no pipelining.
 func probeConn(c Config, a *api.Config) *health.ProbeConn {
 	t := a.Transport
-	if t == nil || a.Scheme != "http" || strings.HasPrefix(c.ConsulAddr, "unix://") || a.PathPrefix != "" ||
+	if t == nil || (a.Scheme != "http" && a.Scheme != "https") || strings.HasPrefix(c.ConsulAddr, "unix://") || a.PathPrefix != "" ||
 		a.Namespace != "" || a.Partition != "" || c.ConsulMaxConns < minProbeBudget {
 		return nil
 	}
@@ -59,7 +60,15 @@ func probeConn(c Config, a *api.Config) *health.ProbeConn {
 	}
 	t.MaxConnsPerHost = c.ConsulMaxConns - health.ProbeConns
 	t.MaxIdleConnsPerHost = t.MaxConnsPerHost
-	return &health.ProbeConn{Addr: a.Address, Token: a.Token, Dial: t.DialContext}
+	p := &health.ProbeConn{Addr: a.Address, Token: a.Token, Dial: t.DialContext}
+	if a.Scheme == "https" {
+		// A copy: the transport adds HTTP/2 to its own settings on first use.
+		p.TLS = &tls.Config{}
+		if t.TLSClientConfig != nil {
+			p.TLS = t.TLSClientConfig.Clone()
+		}
+	}
+	return p
 }
 
 // connCounter counts the open connections of a transport.

@@ -122,10 +122,10 @@ func TestConsulLogAttrsHideSecrets(t *testing.T) {
 	}
 }
 
-// TestProbeConnOnlyPlainHTTP: the sweeps pipeline their probes on a connection of
-// their own, taken off the transport's budget, only over plain HTTP straight to
+// TestProbeConnHTTPAndHTTPS: the sweeps pipeline their probes on a connection of
+// their own, taken off the transport's budget, only over HTTP or HTTPS straight to
 // the agent; every other setup keeps the API client's path and the whole budget.
-func TestProbeConnOnlyPlainHTTP(t *testing.T) {
+func TestProbeConnHTTPAndHTTPS(t *testing.T) {
 	setup := func(addr string, conns int, proxy string) (*api.Config, *health.ProbeConn) {
 		t.Helper()
 		cfg := Config{ConsulAddr: addr, ConsulMaxConns: conns}
@@ -150,14 +150,23 @@ func TestProbeConnOnlyPlainHTTP(t *testing.T) {
 	if got := a.Transport.MaxConnsPerHost; got != 16-health.ProbeConns {
 		t.Errorf("transport budget %d, want %d", got, 16-health.ProbeConns)
 	}
-	if _, p := setup("http://127.0.0.1:8500", 16, ""); p == nil || p.Addr != "127.0.0.1:8500" {
+	if _, p := setup("http://127.0.0.1:8500", 16, ""); p == nil || p.Addr != "127.0.0.1:8500" || p.TLS != nil {
 		t.Errorf("http:// address: %+v", p)
+	}
+	// Over HTTPS with a copy of the API client's own TLS settings.
+	t.Setenv("CONSUL_TLS_SERVER_NAME", "consul.example")
+	a, p = setup("https://127.0.0.1:8501", 16, "")
+	if p == nil || p.Addr != "127.0.0.1:8501" || p.TLS == nil || p.TLS == a.Transport.TLSClientConfig ||
+		p.TLS.ServerName != "consul.example" {
+		t.Errorf("https:// address: %+v", p)
+	}
+	if got := a.Transport.MaxConnsPerHost; got != 16-health.ProbeConns {
+		t.Errorf("https: transport budget %d, want %d", got, 16-health.ProbeConns)
 	}
 	for _, tc := range []struct {
 		name, addr, proxy string
 		conns             int
 	}{
-		{"https", "https://127.0.0.1:8501", "", 16},
 		{"unix socket", "unix:///tmp/srvbridge-test-consul.sock", "", 16},
 		{"path prefix", "http://127.0.0.1:8500/consul", "", 16},
 		{"proxy", "10.1.2.3:8500", "http://proxy.example:3128", 16},
