@@ -28,11 +28,13 @@ import (
 // its own and reads their answers from one buffer: about 115 ms and 240 ms
 // (bench/results/2026-12-01-pipelined-probes.md).
 //
-// Over HTTPS the probe connection negotiates HTTP/1.1 (ALPN), whatever the
-// transport negotiates: HTTP/2 multiplexes the API client's probes on one
-// connection, but each is still a request of its own, a stream with its own frames
-// and goroutines on both sides. Through a proxy or a Unix socket the probes keep
-// the API client's path.
+// Over HTTPS the probe connection offers only HTTP/1.1 in its handshake (ALPN),
+// whatever the transport negotiates: HTTP/2 multiplexes the API client's probes on
+// one connection, but each is still a request of its own, and as streams they cost
+// both sides more than pipelined: with 2,000 held services about 410-460 ms of the
+// agent's CPU and 290-300 ms of srvbridge's per registration, against 250-260 ms
+// and 120-130 ms (bench/results/2026-12-01-pipelined-probes-https.md). Through a
+// proxy or a Unix socket the probes keep the API client's path.
 
 // ProbeConn configures the sweeps' pipelined probe connection.
 type ProbeConn struct {
