@@ -20,10 +20,11 @@ import (
 // see (a sweep of every held service), with the sweep's index probes sent one at a
 // time through the API client and pipelined on a connection of their own
 // (pipeline.go), over HTTP and over HTTPS, where the API client's probes are
-// HTTP/2 streams and the pipeline's a TLS connection of HTTP/1.1. Reported per change: the time until the new state is delivered,
-// the Consul requests it took (full reads and index probes), and the CPU time of
-// this process and of the agent (Linux: the agent's from /proc). Requests still
-// under way when the change is delivered count towards the next change.
+// HTTP/2 streams and the pipeline's a TLS connection of HTTP/1.1. Reported per
+// change: the time until the new state is delivered, the Consul requests it took
+// (full reads and index probes), and the CPU time of this process and of the agent
+// (Linux: the agent's from /proc). Requests still under way when the change is
+// delivered count towards the next change.
 func BenchmarkFeedChange(b *testing.B) {
 	const n = 2000
 	a := consultest.Start(b, consultest.WithHTTPS())
