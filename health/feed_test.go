@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -96,10 +95,7 @@ func feedSeesWhatChecksDoNot(t *testing.T, pipelined bool) {
 	cfg := Config{Client: a.Client, AllowStale: true, WaitTime: 5 * time.Second}
 	var dials atomic.Int32
 	if pipelined {
-		cfg.Probes = &ProbeConn{Addr: a.HTTPAddr, Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			dials.Add(1)
-			return (&net.Dialer{}).DialContext(ctx, network, addr)
-		}}
+		cfg.Probes = &ProbeConn{Addr: a.HTTPAddr, Dial: countingDial(&dials)}
 	}
 	w, r := startFeedWith(t, a, NewWatcher(cfg), "web", "idle")
 	r.wait(t, "web", instance("web-1", func(in Instance) error {

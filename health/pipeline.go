@@ -130,13 +130,10 @@ func (p *pipeline) dial(ctx context.Context) (net.Conn, error) {
 		return conn, err
 	}
 	tc := tls.Client(conn, p.cfg.TLS)
+	// crypto/tls fails the handshake if the agent picks a protocol not offered.
 	if err := tc.HandshakeContext(ctx); err != nil {
 		conn.Close()
 		return nil, err
-	}
-	if proto := tc.ConnectionState().NegotiatedProtocol; proto != "" && proto != "http/1.1" {
-		tc.Close()
-		return nil, fmt.Errorf("the agent chose %q, not HTTP/1.1", proto)
 	}
 	return tc, nil
 }
@@ -185,8 +182,12 @@ func (p *pipeline) probe(ctx context.Context, dc string, stale bool, names []str
 		}
 		break
 	}
-	if p.conn != nil {
+	switch {
+	case p.conn == nil:
+	case p.timer == nil:
 		p.timer = time.AfterFunc(probeIdle, p.closeIdle)
+	default:
+		p.timer.Reset(probeIdle)
 	}
 }
 

@@ -286,11 +286,7 @@ func TestSweepPipelined(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dials atomic.Int32
-	dial := func(ctx context.Context, network, a string) (net.Conn, error) {
-		dials.Add(1)
-		return (&net.Dialer{}).DialContext(ctx, network, a)
-	}
-	w := NewWatcher(Config{Client: client, MaxConns: 8, Probes: &ProbeConn{Addr: addr, Dial: dial}})
+	w := NewWatcher(Config{Client: client, MaxConns: 8, Probes: &ProbeConn{Addr: addr, Dial: countingDial(&dials)}})
 	if w.pipe == nil {
 		t.Fatal("no pipeline")
 	}
@@ -344,6 +340,14 @@ func TestSweepPipelined(t *testing.T) {
 	// The probes went through the pipeline, on one connection for both sweeps.
 	if n := dials.Load(); n != 1 {
 		t.Errorf("%d probe connections dialled, want 1", n)
+	}
+}
+
+// countingDial dials TCP and counts the connections made in n.
+func countingDial(n *atomic.Int32) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		n.Add(1)
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
 	}
 }
 

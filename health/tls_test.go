@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -101,12 +100,8 @@ func TestHTTPSPipelinedProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	var dials atomic.Int32
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		dials.Add(1)
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
 	w := NewWatcher(Config{Client: c, AllowStale: true, WaitTime: 5 * time.Second,
-		Probes: &ProbeConn{Addr: a.HTTPSAddr, TLS: tlsCfg, Dial: dial}})
+		Probes: &ProbeConn{Addr: a.HTTPSAddr, TLS: tlsCfg, Dial: countingDial(&dials)}})
 	r := &sinkRecorder{}
 	watch(t, func(ctx context.Context) error { return w.WatchDatacenter(ctx, "", r) })
 	w.Hold("", "web")
